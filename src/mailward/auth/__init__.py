@@ -1,0 +1,1 @@
+"""Password hashing, SASL mechanisms, throttling and account backends."""

@@ -1,0 +1,46 @@
+"""What every ``mailward`` subcommand shares: finding and loading the config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mailward.config import ConfigError, LoadedConfig, load
+from mailward.server.registry import protocol_rules
+
+DEFAULT_CONFIG = "/etc/mailward/mailward.toml"
+CONFIG_ENV = "MAILWARD_CONFIG"
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+        metavar="FILE",
+        help=f"configuration file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})",
+    )
+
+
+def load_config(args: argparse.Namespace) -> LoadedConfig:
+    """Load the config named by ``-c``; print every problem and exit 1 when it is invalid."""
+    try:
+        loaded = load(args.config, protocol_rules())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_PROBLEMS) from None
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    return loaded
+
+
+def fail(message: str) -> int:
+    """Print ``mailward: message`` to stderr and return the problems exit code."""
+    print(f"mailward: {message}", file=sys.stderr)
+    return EXIT_PROBLEMS

@@ -1,0 +1,106 @@
+"""``mailward init``: write a commented configuration and create the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import socket
+from pathlib import Path
+from typing import Any
+
+from mailward import files
+from mailward.cli.common import EXIT_OK, EXIT_USAGE, fail
+from mailward.config.sample import render
+from mailward.server.registry import protocols
+
+SYSTEM_CONFIG_DIR = "/etc/mailward"
+SYSTEM_DATA_DIR = "/var/lib/mailward"
+CONFIG_NAME = "mailward.toml"
+CONFIG_MODE = 0o640
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "init",
+        help="write a commented configuration and create the data directory",
+        description=(
+            "Write a commented mailward.toml and create the data directory. With --dir, "
+            f"everything goes under DIR (DIR/{CONFIG_NAME}, DIR/data); without it, "
+            f"{SYSTEM_CONFIG_DIR}/{CONFIG_NAME} and {SYSTEM_DATA_DIR}."
+        ),
+    )
+    parser.add_argument("--dir", metavar="DIR", help="put the configuration and the data under DIR")
+    parser.add_argument("--hostname", metavar="H", help="the server's name (default: this machine's FQDN)")
+    parser.add_argument("--user", metavar="NAME", help="the unprivileged user the server will run as")
+    parser.add_argument(
+        "--dev-ports",
+        action="store_true",
+        help="listen on non-privileged ports (2525, 2587, 2465, ...) instead of the standard ones",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing configuration")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dir:
+        base = Path(args.dir).absolute()
+        config_path, data_dir, data_value = base / CONFIG_NAME, base / "data", "data"
+    else:
+        config_path = Path(SYSTEM_CONFIG_DIR) / CONFIG_NAME
+        data_dir = Path(SYSTEM_DATA_DIR)
+        data_value = SYSTEM_DATA_DIR
+    if config_path.exists() and not args.force:
+        return fail(f"{config_path} exists already: keep it, or pass --force to replace it")
+    uid = gid = -1
+    if args.user:
+        try:
+            entry = pwd.getpwnam(args.user)
+        except KeyError:
+            return fail(f'no such user "{args.user}": create it first (useradd --system {args.user})')
+        if os.geteuid() == 0:
+            uid, gid = entry.pw_uid, entry.pw_gid
+        elif os.geteuid() != entry.pw_uid:
+            print(f"mailward: only root can give files to {args.user}", flush=True)
+            return EXIT_USAGE
+
+    hostname = args.hostname or socket.getfqdn()
+    values: dict[str, Any] = {"hostname": hostname, "data_dir": data_value}
+    if args.user:
+        values["user"] = args.user
+    text = render(values, _listeners(args.dev_ports), header=_header(config_path))
+
+    files.make_dir(config_path.parent)
+    files.make_dir(data_dir, uid=uid, gid=gid)
+    # the config holds no secrets (those are sealed): root owns it, the server's group reads it
+    files.write_atomic(config_path, text.encode(), CONFIG_MODE, gid=gid)
+    print(f"wrote {config_path}")
+    print(f"data directory {data_dir}")
+    print(f"next: mailward config check -c {config_path}")
+    print(f"then: mailward serve -c {config_path}")
+    return EXIT_OK
+
+
+def _listeners(dev_ports: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for spec in protocols().values():
+        for template in spec.templates:
+            port = template.dev_port if dev_ports else template.port
+            out.append(
+                {
+                    "name": template.name,
+                    "protocol": spec.name,
+                    "role": template.role,
+                    "address": f"0.0.0.0:{port}",
+                    "tls": template.tls,
+                }
+            )
+    return out
+
+
+def _header(config_path: Path) -> str:
+    return (
+        f"mailward configuration ({config_path}). Keys that are commented out show their "
+        "defaults. Check it with `mailward config check`; `mailward serve` reads it, and "
+        "re-reads it on SIGHUP."
+    )

@@ -1,0 +1,148 @@
+"""``mailward serve``: run the server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
+from mailward.config import ConfigError, ListenerSettings, LoadedConfig, Severity, load
+from mailward.server.app import ReloadReport, Server, TlsFactory
+from mailward.server.connection import ReloadableContextSource
+from mailward.server.preflight import preflight
+from mailward.server.privileges import drop_to
+from mailward.server.registry import protocol_rules, protocols
+from mailward.server.sockets import BindError, bind
+
+log = logging.getLogger("mailward.server")
+
+# how often certificate and key files are checked for changes on disk
+CERTIFICATE_POLL_SECONDS = 5.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the server in the foreground",
+        description=(
+            "Run every configured listener. SIGTERM or SIGINT stops accepting and lets open "
+            "connections finish for shutdown_grace seconds (a second signal closes them at "
+            "once); SIGHUP re-reads the configuration and the certificates."
+        ),
+    )
+    add_config_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("mailward")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_config(args)
+    config = loaded.config
+    setup_logging(config.log_level)
+    problems = [loaded.locate(p) for p in preflight(config)]
+    for problem in problems:
+        (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
+    if any(p.severity is Severity.ERROR for p in problems):
+        return EXIT_PROBLEMS
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for index, listener in enumerate(config.listener):
+            sockets[listener.name] = bind(listener.bind, f"listener[{index}].address")
+    except BindError as exc:
+        log.error("%s", loaded.locate(exc.problem))
+        for sock in sockets.values():
+            sock.close()
+        return EXIT_PROBLEMS
+    if config.user:
+        drop_to(config.user)
+    try:
+        import uvloop  # noqa: PLC0415 - optional, where it builds
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    return int(runner(serve(loaded, sockets, args.config, tls_source)))
+
+
+def tls_source(settings: ListenerSettings) -> ReloadableContextSource:
+    from mailward.tls.source import source_for_listener  # noqa: PLC0415
+
+    return source_for_listener(settings)
+
+
+async def serve(
+    loaded: LoadedConfig,
+    sockets: dict[str, socket.socket],
+    config_path: str,
+    factory: TlsFactory,
+) -> int:
+    server = Server(loaded, protocols(), factory)
+    try:
+        await server.start(sockets)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", loaded.locate(problem))
+        return EXIT_PROBLEMS
+    stop = asyncio.Event()
+
+    def on_stop() -> None:
+        if stop.is_set():
+            log.warning("second stop signal: closing every connection now")
+            server.hurry()
+        stop.set()
+
+    def on_reload() -> None:
+        new = _reread(config_path)
+        if new is not None:
+            _log_report(server.reload(new))
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
+    poller = loop.create_task(_poll_certificates(server))
+    log.info("mailward started (pid %d)", os.getpid())
+    await stop.wait()
+    poller.cancel()
+    await server.stop()
+    return EXIT_OK
+
+
+def _reread(config_path: str) -> LoadedConfig | None:
+    try:
+        return load(config_path, protocol_rules())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("reload: %s", problem)
+        log.error("reload: configuration not applied; still running the previous one")
+        return None
+
+
+def _log_report(report: ReloadReport) -> None:
+    for problem in report.problems:
+        log.error("reload: %s: previous TLS settings stay in use", problem)
+    log.info("reload: applied: %s", ", ".join(report.applied) or "nothing changed")
+    if report.needs_restart:
+        log.warning("reload: needs a restart: %s", "; ".join(report.needs_restart))
+
+
+async def _poll_certificates(server: Server) -> None:
+    while True:
+        await asyncio.sleep(CERTIFICATE_POLL_SECONDS)
+        report = server.poll_certificates()
+        if report.applied or report.problems:
+            _log_report(report)

@@ -1,0 +1,152 @@
+"""The configuration model: global settings and ``[[listener]]`` bindings."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Literal
+
+from mailward.config.limits import LimitsSettings
+from mailward.config.schema import PathStr, positive, setting
+from mailward.config.tls import TlsSettings
+
+TlsMode = Literal["none", "starttls", "starttls-required", "implicit"]
+PlaintextLogin = Literal["tls-only", "allow"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class ProtocolRules:
+    """What a protocol accepts in a listener; given to the loader by the server.
+
+    ``roles`` lists the listener roles (the first is the default);
+    ``starttls`` says whether the protocol can upgrade a plain connection.
+    """
+
+    roles: tuple[str, ...]
+    starttls: bool
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+
+def parse_address(text: str) -> Address | tuple[str, str]:
+    """Parse ``HOST:PORT`` (``[v6]:PORT`` for IPv6); a (message, fix) pair on error."""
+    fix = 'write an IP address and a port, like "0.0.0.0:25" or "[::]:25"'
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        return (f'"{text}" has no port', fix)
+    port = int(port_text)
+    if not 0 <= port < 65536:
+        return (f'"{text}": port {port} is out of range 0-65535', fix)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return (f'"{text}": {host} is not an IPv6 address', fix)
+        return Address(host, port)
+    if host == "localhost":
+        return Address("127.0.0.1", port)
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        if ":" in host:
+            return (f'"{text}": put an IPv6 address in brackets', f'write "[{host}]:{port}"')
+        return (f'"{text}": {host or "(empty)"} is not an IP address', fix)
+    return Address(host, port)
+
+
+def _check_address(text: str) -> tuple[str, str] | None:
+    result = parse_address(text)
+    return result if isinstance(result, tuple) else None
+
+
+def _check_name(text: str) -> tuple[str, str] | None:
+    if not text or not all(c.isalnum() or c in "-_" for c in text):
+        return (f'"{text}" is not a usable name', "use letters, digits, - and _ only")
+    return None
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    """One ``[[listener]]`` binding: an address, a protocol, and its policy.
+
+    ``tls_options`` and ``limits`` are the effective values: the global
+    sections with this listener's overrides applied.
+    """
+
+    name: str = setting(
+        "", "A unique name; it appears in logs and in `mailward` commands.", check=_check_name
+    )
+    protocol: str = setting("", "The protocol spoken on this listener.")
+    role: str = setting("", "What the listener is for, among the roles its protocol knows.")
+    address: str = setting(
+        "", 'Where to listen: "IP:PORT", or "[IPv6]:PORT"; port 0 picks a free port.', check=_check_address
+    )
+    tls: TlsMode = setting(
+        "starttls",
+        "none | starttls (offered) | starttls-required (nothing but STARTTLS before TLS) "
+        "| implicit (TLS from the first byte).",
+    )
+    plaintext_login: PlaintextLogin = setting(
+        "tls-only", "Overrides the global plaintext_login for this listener."
+    )
+    tls_options: TlsSettings = setting(TlsSettings(), "Overrides of [tls] for this listener.")
+    limits: LimitsSettings = setting(LimitsSettings(), "Overrides of [limits] for this listener.")
+
+    @property
+    def bind(self) -> Address:
+        parsed = parse_address(self.address)
+        assert isinstance(parsed, Address), "validated at load"
+        return parsed
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated configuration. Build it with :func:`mailward.config.load`."""
+
+    hostname: str = setting(
+        "",
+        "The server's fully qualified name, used in greetings and certificates. "
+        "Empty means the machine's FQDN.",
+    )
+    data_dir: PathStr = setting(
+        "/var/lib/mailward",
+        "Where mailward keeps its state. Relative paths start at this file's directory; "
+        "other relative paths in this file start at data_dir.",
+    )
+    user: str = setting(
+        "",
+        "The unprivileged user to run as. When started as root, mailward binds its ports, "
+        "then switches to this user. Empty: run as the user that starts it.",
+    )
+    log_level: LogLevel = setting("info", "debug | info | warning | error")
+    shutdown_grace: float = setting(
+        30.0,
+        "Seconds open connections get to finish after SIGTERM before they are closed.",
+        check=positive,
+    )
+    plaintext_login: PlaintextLogin = setting(
+        "tls-only",
+        "tls-only: logins that reveal a password are refused until TLS is active. "
+        "allow: also on plain connections (not recommended).",
+    )
+    tls: TlsSettings = setting(TlsSettings(), "TLS policy shared by every listener.")
+    limits: LimitsSettings = setting(LimitsSettings(), "Limits shared by every listener.")
+    listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
+
+    @property
+    def server_name(self) -> str:
+        return self.hostname or socket.getfqdn()

@@ -1,0 +1,58 @@
+"""Configuration problems: what is wrong, where, and how to fix it.
+
+Every check in mailward (syntax, types, unknown keys, files, ports) reports a
+:class:`Problem` instead of raising, so that one run lists everything at once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration.
+
+    ``key`` is the dotted path of the setting (``listener[1].tls.key``), empty
+    for problems of the file as a whole. ``fix`` says what to do, in the
+    imperative, and is always given for errors.
+    """
+
+    key: str
+    message: str
+    fix: str = ""
+    severity: Severity = Severity.ERROR
+    file: str = ""
+    line: int | None = None
+
+    def located(self, file: str, line: int | None) -> Problem:
+        """This problem with a file (and line, when known) attached."""
+        return Problem(self.key, self.message, self.fix, self.severity, file, line)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        key = f"{self.key}: " if self.key else ""
+        fix = f": {self.fix}" if self.fix else ""
+        return f"{where}{prefix}{key}{self.message}{fix}"
+
+
+class ConfigError(Exception):
+    """Raised when a configuration has at least one error; carries them all."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity is Severity.ERROR]

@@ -1,0 +1,1 @@
+"""Local delivery and the outbound queue."""

@@ -1,0 +1,83 @@
+"""Creating files and directories with explicit modes, whatever the process umask.
+
+Modes are set at creation (``os.open`` / ``os.mkdir`` with the mode, then
+``fchmod``/``chmod`` to undo the umask), never widened afterwards, so a secret
+is not readable by others even for an instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+DIR_MODE = 0o750
+SECRET_MODE = 0o600
+
+
+def make_dir(path: str | os.PathLike[str], mode: int = DIR_MODE, *, uid: int = -1, gid: int = -1) -> bool:
+    """Create ``path`` (and missing parents, with the same mode); ``True`` if this created it.
+
+    An existing directory keeps its mode: mailward never loosens or tightens
+    what an admin set by hand.
+    """
+    target = Path(path)
+    if target.is_dir():
+        return False
+    if not target.parent.is_dir():
+        make_dir(target.parent, mode, uid=uid, gid=gid)
+    os.mkdir(target, mode)
+    os.chmod(target, mode)
+    if uid != -1 or gid != -1:
+        os.chown(target, uid, gid)
+    return True
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int,
+    *,
+    exclusive: bool = False,
+    uid: int = -1,
+    gid: int = -1,
+) -> None:
+    """Write ``data`` to ``path`` durably: a temporary file, fsync, rename, fsync of the directory.
+
+    With ``exclusive``, fail with FileExistsError if ``path`` exists.
+    """
+    target = Path(path)
+    if exclusive and target.exists():
+        raise FileExistsError(str(target))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    if exclusive:
+        try:
+            os.link(tmp, target)  # fails if a file appeared at target meanwhile
+        finally:
+            os.unlink(tmp)
+    else:
+        os.replace(tmp, target)
+    fsync_dir(target.parent)

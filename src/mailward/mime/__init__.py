@@ -1,0 +1,1 @@
+"""Message parsing shared by the protocols."""

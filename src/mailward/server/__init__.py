@@ -1,0 +1,1 @@
+"""asyncio listeners, connection lifecycle, TLS upgrade, limits, shutdown and reload."""

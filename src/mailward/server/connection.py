@@ -1,0 +1,259 @@
+"""One client connection, as a protocol handler sees it.
+
+The handler reads bytes (with the listener's idle timeout), writes bytes, and
+may upgrade to TLS. The framework (:mod:`mailward.server.listener`) owns the
+connection's life: limits, timeouts, shutdown and the log line at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from mailward.config.model import ListenerSettings
+from mailward.config.problems import Problem
+
+# Stop reading from the socket when this much is buffered and unread; resume below it.
+_HIGH_WATER = 256 * 1024
+_HANDSHAKE_TIMEOUT = 30.0
+
+
+class ContextSource(Protocol):
+    """Gives the TLS context for the next connection (reloads swap what it returns)."""
+
+    def current(self) -> ssl.SSLContext: ...
+
+
+class ReloadableContextSource(ContextSource, Protocol):
+    """A context source the server can refresh (SIGHUP, or its files changed on disk)."""
+
+    def reload(self) -> list[Problem]:
+        """Re-read the files; on problems keep the old context and return them."""
+        ...
+
+    def changed_on_disk(self) -> bool:
+        """Whether a file the context was built from changed since it was read."""
+        ...
+
+
+class IdleTimeout(Exception):
+    """The client sent nothing for the listener's idle timeout."""
+
+
+class ServerStopping(Exception):
+    """The server is shutting down and the handler was waiting for a new command."""
+
+
+class TlsHandshakeFailed(Exception):
+    """The TLS handshake failed; the message says why, for the log only."""
+
+
+@dataclass(frozen=True)
+class TlsSummary:
+    """What the log and the protocols need to know about an established TLS session."""
+
+    version: str
+    cipher: str
+    bits: int
+    ssl_object: ssl.SSLObject | None
+
+    def __str__(self) -> str:
+        return f"{self.version}/{self.cipher}"
+
+
+class ConnectionLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every message with the connection id and the peer."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        assert self.extra is not None
+        return f"conn={self.extra['conn']} {msg}", kwargs
+
+
+class _Stream(asyncio.Protocol):
+    """Buffers what the transport delivers; wakes the reader; applies back-pressure."""
+
+    def __init__(self, on_made: Callable[[_Stream], None]) -> None:
+        self._on_made = on_made
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.lost: Exception | None = None
+        self.readable = asyncio.Event()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        self._on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.readable.set()
+        if len(self.buffer) > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.readable.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.lost = exc
+        self.readable.set()
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if not self.buffer and not self.eof:
+            self.readable.clear()
+        if self.paused and len(self.buffer) < _HIGH_WATER // 2 and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+
+class Connection:
+    """A client connection: read, write, upgrade to TLS.
+
+    ``read`` waits at most the listener's idle timeout and raises
+    :class:`IdleTimeout` after it; while the server is stopping, a read that
+    would wait raises :class:`ServerStopping` unless ``interruptible=False``
+    (a handler in the middle of receiving a message passes that, so the
+    message can still be completed within the shutdown grace period).
+    """
+
+    def __init__(
+        self,
+        stream: _Stream,
+        listener: ListenerSettings,
+        conn_id: str,
+        peer: tuple[str, int],
+        tls_source: ContextSource | None,
+        log: ConnectionLog,
+    ) -> None:
+        assert stream.transport is not None
+        self._stream = stream
+        self._transport: asyncio.Transport = stream.transport
+        self.listener = listener
+        self.id = conn_id
+        self.peer = peer
+        self.log = log
+        self._tls_source = tls_source
+        self._stop_requested = False
+        self.tls: TlsSummary | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @property
+    def tls_available(self) -> bool:
+        """Whether this connection could start TLS now (configured and not yet active)."""
+        return self._tls_source is not None and self.tls is None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested
+
+    async def read(self, max_bytes: int = 65536, *, interruptible: bool = True) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` once the client has closed its side."""
+        stream = self._stream
+        while not stream.buffer and not stream.eof:
+            if interruptible and self._stop_requested:
+                raise ServerStopping
+            stream.readable.clear()
+            try:
+                async with asyncio.timeout(self.listener.limits.idle_timeout):
+                    await stream.readable.wait()
+            except TimeoutError:
+                raise IdleTimeout from None
+        data = stream.take(max_bytes)
+        self.bytes_in += len(data)
+        return data
+
+    def request_stop(self) -> None:
+        """The server is stopping: wake a waiting read so the handler can say goodbye."""
+        self._stop_requested = True
+        self._stream.readable.set()
+
+    def write(self, data: bytes) -> None:
+        if self._transport.is_closing():
+            return
+        self.bytes_out += len(data)
+        self._transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self._stream.lost is not None:
+            raise ConnectionResetError("connection lost") from self._stream.lost
+        await self._stream.writable.wait()
+
+    @property
+    def at_eof(self) -> bool:
+        """The client closed its side and everything it sent has been read."""
+        return self._stream.eof and not self._stream.buffer
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.is_closing()
+
+    async def start_tls(self) -> TlsSummary:
+        """Run the server side of a TLS handshake with the listener's current context.
+
+        Bytes the client sent before the handshake and the handler has not read
+        are discarded (RFC 3207 section 4.2: nothing from before TLS may be
+        acted on after it; the CVE-2011-0411 class of injection).
+        """
+        if self._tls_source is None:
+            raise RuntimeError("start_tls on a listener without TLS")
+        if self.tls is not None:
+            raise RuntimeError("TLS is active already")
+        self._stream.buffer.clear()
+        self._stream.readable.clear()
+        context = self._tls_source.current()
+        loop = asyncio.get_running_loop()
+        try:
+            transport = await loop.start_tls(
+                self._transport,
+                self._stream,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=_HANDSHAKE_TIMEOUT,
+            )
+        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            raise TlsHandshakeFailed(_reason(exc)) from None
+        if transport is None:
+            raise TlsHandshakeFailed("closed during the handshake")
+        self._transport = transport
+        self._stream.transport = transport
+        ssl_object = transport.get_extra_info("ssl_object")
+        cipher = transport.get_extra_info("cipher") or ("?", "?", 0)
+        self.tls = TlsSummary(cipher[1], cipher[0], int(cipher[2] or 0), ssl_object)
+        return self.tls
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or exc.__class__.__name__
+    if isinstance(exc, TimeoutError):
+        return "handshake timed out"
+    return exc.__class__.__name__

@@ -1,0 +1,120 @@
+"""The checks ``serve`` runs before it listens; ``mailward config check`` runs the same.
+
+Each check returns problems instead of raising, so one run reports everything.
+Checks answer for the user the server will run as (``user = ...``), not for
+whoever runs the check.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Callable, Iterable
+
+from mailward.config import Config, Problem, Severity
+from mailward.config.access import Identity, Want, check
+from mailward.server.sockets import BindError, bind
+
+Check = Callable[[Config, Identity], Iterable[Problem]]
+
+
+def run_as(config: Config) -> Identity:
+    """Who the server will run as: ``user`` when set and known, else the current user."""
+    if config.user:
+        try:
+            return Identity.of_user(config.user)
+        except KeyError:
+            pass
+    return Identity.current()
+
+
+def check_user(config: Config, who: Identity) -> Iterable[Problem]:
+    if not config.user:
+        if os.geteuid() == 0:
+            yield Problem(
+                "user",
+                "not set, so mailward would run as root",
+                'create an unprivileged user (useradd --system mailward) and set user = "mailward"',
+                Severity.WARNING,
+            )
+        return
+    try:
+        entry = pwd.getpwnam(config.user)
+    except KeyError:
+        yield Problem(
+            "user",
+            f'no such user "{config.user}"',
+            f"create it: useradd --system --home-dir {config.data_dir} "
+            f"--shell /usr/sbin/nologin {config.user}",
+        )
+        return
+    if entry.pw_uid == 0:
+        yield Problem("user", "is root", "name an unprivileged user")
+    elif os.geteuid() not in (0, entry.pw_uid):
+        yield Problem(
+            "user",
+            f"uid {os.geteuid()} cannot switch to {config.user} (uid {entry.pw_uid})",
+            f"start mailward as root or as {config.user}",
+        )
+
+
+def check_data_dir(config: Config, who: Identity) -> Iterable[Problem]:
+    path = config.data_dir
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        yield Problem(
+            "data_dir",
+            f"{path} {what}",
+            f"run `mailward init --dir {os.path.dirname(path) or '.'}`, "
+            f"or: install -d -m 0750 -o {who.name} {path}",
+        )
+        return
+    wants: tuple[Want, ...] = ("write", "search")
+    for want in wants:
+        denied = check(path, who, want)
+        if denied:
+            message = denied.message if denied.path != path else f"{path}: {denied.message}"
+            yield Problem("data_dir", message, denied.fix)
+            return
+
+
+def check_listeners(config: Config, who: Identity) -> Iterable[Problem]:
+    if not config.listener:
+        yield Problem(
+            "listener",
+            "none configured, so the server accepts no connections",
+            "add [[listener]] tables",
+            Severity.WARNING,
+        )
+
+
+def check_ports(config: Config, who: Identity) -> Iterable[Problem]:
+    """Bind every listener's address and let go again; only for ``config check``."""
+    for index, listener in enumerate(config.listener):
+        try:
+            bind(listener.bind, f"listener[{index}].address").close()
+        except BindError as exc:
+            yield exc.problem
+
+
+def check_readable(key: str, path: str, who: Identity) -> Iterable[Problem]:
+    """A file named by ``key`` that the server must read."""
+    denied = check(path, who, "read")
+    if denied is None:
+        return
+    if not os.path.exists(path):
+        yield Problem(key, f"{path} does not exist", "create it or correct the path")
+    else:
+        message = denied.message if denied.path != path else f"{path}: {denied.message}"
+        yield Problem(key, message, denied.fix)
+
+
+CHECKS: tuple[Check, ...] = (check_user, check_data_dir, check_listeners)
+
+
+def preflight(config: Config, extra: Iterable[Check] = ()) -> list[Problem]:
+    who = run_as(config)
+    problems: list[Problem] = []
+    for run in (*CHECKS, *extra):
+        problems.extend(run(config, who))
+    return problems

@@ -1,0 +1,1 @@
+"""TLS policy, certificates and contexts for every listener and the outbound client."""

@@ -1,0 +1,160 @@
+"""`mailward --help`, `mailward init` and `mailward config check` as an admin runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from support.proc import mailward
+
+UMASKS = (0o022, 0o027, 0o077)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_help_lists_commands() -> None:
+    result = mailward("--help")
+    assert result.returncode == 0
+    for command in ("init", "config", "serve"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), result.stdout
+
+
+def test_no_command_prints_usage() -> None:
+    result = mailward()
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: mailward")
+
+
+@pytest.mark.parametrize("umask", UMASKS, ids=[f"umask{u:04o}" for u in UMASKS])
+def test_init_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    target = tmp_path / "mw"
+    result = mailward("init", "--dir", str(target), "--hostname", "mail.example.org", umask=umask)
+    assert result.returncode == 0, result.stderr
+    assert mode(target) == 0o750
+    assert mode(target / "data") == 0o750
+    assert mode(target / "mailward.toml") == 0o640
+    text = (target / "mailward.toml").read_text()
+    assert 'hostname = "mail.example.org"' in text
+    assert 'data_dir = "data"' in text
+    check = mailward("config", "check", "-c", str(target / "mailward.toml"), umask=umask)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout == f"{target / 'mailward.toml'}: ok (1 listener)\n"
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert mailward("init", "--dir", str(tmp_path)).returncode == 0
+    again = mailward("init", "--dir", str(tmp_path))
+    assert again.returncode == 1
+    assert again.stderr == (
+        f"mailward: {tmp_path / 'mailward.toml'} exists already: keep it, or pass --force to replace it\n"
+    )
+    assert mailward("init", "--dir", str(tmp_path), "--force").returncode == 0
+
+
+def test_init_writes_protocol_listeners(tmp_path: Path) -> None:
+    assert mailward("init", "--dir", str(tmp_path), "--dev-ports").returncode == 0
+    text = (tmp_path / "mailward.toml").read_text()
+    assert (
+        '[[listener]]\nname = "line"\nprotocol = "line"\nrole = "plain"\naddress = "0.0.0.0:0"\ntls = "none"'
+        in text
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_init_and_check_as_unprivileged_user(open_tmp: Path) -> None:
+    os.chown(open_tmp, 65534, 65534)
+    target = open_tmp / "mw"
+    result = mailward("init", "--dir", str(target), user="nobody")
+    assert result.returncode == 0, result.stderr
+    assert target.stat().st_uid == 65534
+    assert mode(target / "data") == 0o750
+    check = mailward("config", "check", "-c", str(target / "mailward.toml"), user="nobody")
+    assert check.returncode == 0, check.stderr
+    assert "user: not set" not in check.stderr  # only root is warned about running as root
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / "mailward.toml"
+    path.write_text(f'data_dir = "{directory}"\n{text}')
+    return path
+
+
+def test_check_reports_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = write_config(
+            tmp_path,
+            f'[[listener]]\nname = "l"\nprotocol = "line"\naddress = "127.0.0.1:{port}"\ntls = "none"\n',
+        )
+        result = mailward("config", "check", "-c", str(path))
+    assert result.returncode == 1
+    expected = (
+        rf"^{re.escape(str(path))}:5: listener\[0\]\.address: 127\.0\.0\.1:{port} is in use "
+        rf"by pid {os.getpid()} \([^)]+\): stop the other server or choose another port$"
+    )
+    assert re.search(expected, result.stderr, re.M), result.stderr
+    assert result.stderr.endswith(f"{path}: 1 error\n")
+
+
+def test_check_reports_every_config_error_at_once(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 'hostnme = "x"\n[limits]\nidle_timeout = "long"\n')
+    result = mailward("config", "check", "-c", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'{path}:2: hostnme: unknown key: did you mean "hostname"?',
+        f'{path}:4: limits.idle_timeout: expected a number, got a string ("long"): write a number, unquoted',
+    ]
+
+
+def test_check_missing_file(tmp_path: Path) -> None:
+    result = mailward("config", "check", "-c", str(tmp_path / "none.toml"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{tmp_path / 'none.toml'}: no such file: create it with `mailward init`, or name another with -c FILE\n"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own a directory the service user cannot write")
+def test_check_data_dir_not_writable_by_service_user(open_tmp: Path) -> None:
+    data = open_tmp / "data"
+    data.mkdir(mode=0o750)
+    data.chmod(0o750)
+    path = open_tmp / "mailward.toml"
+    path.write_text(f'data_dir = "{data}"\nuser = "nobody"\n')
+    result = mailward("config", "check", "-c", str(path))
+    assert result.returncode == 1
+    assert (
+        f"{path}:1: data_dir: {data}: not writable by uid 65534 (nobody) (owner root, group root, mode 0750): "
+        f"chown -R nobody {data}"
+    ) in result.stderr.splitlines()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a file another user cannot read")
+def test_check_config_not_readable(open_tmp: Path) -> None:
+    path = open_tmp / "mailward.toml"
+    path.write_text("")
+    path.chmod(0o600)
+    result = mailward("config", "check", "-c", str(path), user="nobody")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{path}: not readable by uid 65534 (nobody) (owner root, group root, mode 0600): chown nobody {path}\n"
+    )
+
+
+def test_check_unknown_user(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 'user = "no-such-user-here"\n')
+    result = mailward("config", "check", "-c", str(path))
+    assert result.returncode == 1
+    assert (
+        f'{path}:2: user: no such user "no-such-user-here": create it: useradd --system --home-dir {tmp_path} '
+        "--shell /usr/sbin/nologin no-such-user-here" in result.stderr.splitlines()
+    )

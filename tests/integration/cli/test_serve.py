@@ -1,0 +1,133 @@
+"""`mailward serve` as a real process: listening, SIGHUP reload, SIGTERM stop, privileges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.proc import Running, mailward
+
+
+def listener(name: str = "line", extra: str = "") -> str:
+    return f'[[listener]]\nname = "{name}"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "none"\n{extra}'
+
+
+def write(path: Path, text: str, data_dir: Path) -> None:
+    path.write_text(f'data_dir = "{data_dir}"\nshutdown_grace = 10\n{text}')
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Running, Path]]:
+    config = tmp_path / "mailward.toml"
+    write(config, listener(), tmp_path)
+    running = Running("serve", "-c", str(config))
+    try:
+        yield running, config
+    finally:
+        running.stop()
+
+
+def talk(port: int, *lines: bytes) -> list[bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        replies = [stream.readline()]
+        for line in lines:
+            sock.sendall(line + b"\r\n")
+            replies.append(stream.readline())
+        return replies
+
+
+def test_serve_reload_and_stop(served: tuple[Running, Path], tmp_path: Path) -> None:
+    running, config = served
+    port = int(running.wait_for(r"listening: line line \(plain, tls none\) on 127\.0\.0\.1:(\d+)").group(1))
+    running.wait_for(r"mailward started \(pid \d+\)")
+    assert talk(port, b"ECHO hi", b"QUIT") == [b"+OK ready\r\n", b"hi\r\n", b"+OK bye\r\n"]
+    running.wait_for(
+        r"conn=\w+ listener=line peer=127\.0\.0\.1:\d+ tls=no duration=\S+ in=15 out=24 outcome=closed$"
+    )
+
+    write(config, listener(extra="[listener.limits]\nidle_timeout = 9\n") + listener("new"), tmp_path)
+    running.signal(signal.SIGHUP)
+    running.wait_for(r"reload: applied: listener line: limits$")
+    running.wait_for(r"reload: needs a restart: listener new added$")
+
+    config.write_text("bogus = 1\n")
+    running.signal(signal.SIGHUP)
+    running.wait_for(r"ERROR mailward\.server: reload: .*mailward\.toml:1: bogus: unknown key")
+    running.wait_for(r"reload: configuration not applied; still running the previous one")
+    assert talk(port, b"ECHO still")[1] == b"still\r\n"
+
+    running.signal(signal.SIGTERM)
+    running.wait_for(r"stopping: 0 open connections get 10s to finish")
+    running.wait_for(r"stopped$")
+    assert running.wait() == 0
+
+
+def test_second_signal_closes_connections_at_once(served: tuple[Running, Path]) -> None:
+    running, _ = served
+    port = int(running.wait_for(r"on 127\.0\.0\.1:(\d+)").group(1))
+    running.wait_for("mailward started")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        stream.readline()
+        sock.sendall(b"BEGIN\r\n")
+        assert stream.readline() == b"+OK begun\r\n"
+        running.signal(signal.SIGTERM)
+        running.wait_for("stopping: 1 open connections")
+        running.signal(signal.SIGTERM)
+        running.wait_for("second stop signal")
+        assert stream.readline() == b"-ERR shutting down\r\n"
+    running.wait_for("outcome=closed at shutdown deadline")
+    assert running.wait() == 0
+
+
+def test_serve_refuses_to_start_with_errors(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    config.write_text(f'data_dir = "{tmp_path / "missing"}"\n')
+    result = mailward("serve", "-c", str(config))
+    assert result.returncode == 1
+    assert (
+        f"data_dir: {tmp_path / 'missing'} does not exist: run `mailward init --dir {tmp_path}`"
+        in result.stderr
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_root_drops_to_the_configured_user(open_tmp: Path) -> None:
+    data = open_tmp / "data"
+    data.mkdir()
+    os.chown(data, 65534, 65534)
+    config = open_tmp / "mailward.toml"
+    config.write_text(f'data_dir = "{data}"\nuser = "nobody"\n{listener()}')
+    running = Running("serve", "-c", str(config))
+    try:
+        port = int(running.wait_for(r"on 127\.0\.0\.1:(\d+)").group(1))
+        running.wait_for("mailward started")
+        status = Path(f"/proc/{running.proc.pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert uids == ["65534"] * 4
+        assert talk(port, b"ECHO dropped")[1] == b"dropped\r\n"
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0
+    finally:
+        running.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start as another user")
+def test_serve_as_unprivileged_user(open_tmp: Path) -> None:
+    os.chown(open_tmp, 65534, 65534)
+    target = open_tmp / "mw"
+    assert mailward("init", "--dir", str(target), "--dev-ports", user="nobody").returncode == 0
+    running = Running("serve", "-c", str(target / "mailward.toml"), user="nobody")
+    try:
+        port = int(running.wait_for(r"on 0\.0\.0\.0:(\d+)").group(1))
+        assert talk(port, b"ECHO nobody")[1] == b"nobody\r\n"
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0
+    finally:
+        running.stop()

@@ -1,0 +1,247 @@
+"""The listener framework on real sockets: limits, timeouts, TLS, shutdown, reload, logging."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+
+from mailward.server.app import Server
+from support.lineserver import Client, StartServer, listener_toml, load_text
+
+
+def connection_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "mailward.connection" and "outcome=" in r.getMessage()
+    ]
+
+
+async def wait_for_log(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
+    async with asyncio.timeout(10):
+        while len(connection_lines(caplog)) < count:
+            await asyncio.sleep(0.01)
+    return connection_lines(caplog)
+
+
+async def test_echo_and_one_log_line_per_connection(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    client = await Client.connect(server, "plain")
+    assert await client.line() == b"+OK ready\r\n"
+    assert await client.command("ECHO hello") == b"hello\r\n"
+    assert await client.command("QUIT") == b"+OK bye\r\n"
+    assert await client.closed()
+    [line] = await wait_for_log(caplog, 1)
+    assert "listener=plain peer=127.0.0.1:" in line
+    assert "tls=no " in line
+    assert " in=18 out=27 outcome=closed" in line
+
+
+async def test_client_closing_is_logged(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    await client.close()
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=closed by client")
+
+
+async def test_idle_timeout(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain", extra="[listener.limits]\nidle_timeout = 0.2"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    assert await client.line() == b"-ERR timeout\r\n"
+    assert await client.closed()
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=idle timeout")
+
+
+async def test_session_timeout_despite_activity(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain", extra="[listener.limits]\nsession_timeout = 0.5"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    replies = []
+    async with asyncio.timeout(10):
+        while (reply := await client.command("ECHO busy")) == b"busy\r\n":
+            replies.append(reply)
+            await asyncio.sleep(0.05)
+    assert reply == b"-ERR timeout\r\n"
+    assert replies  # it was busy, not idle
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=session timeout")
+
+
+async def test_connection_limits(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    text = listener_toml("few", extra="[listener.limits]\nmax_connections = 2\nmax_connections_per_ip = 1")
+    server = await start_server(text)
+    first = await Client.connect(server, "few")
+    assert await first.line() == b"+OK ready\r\n"
+    second = await Client.connect(server, "few")
+    assert await second.line() == b"-ERR busy\r\n"
+    assert await second.closed()
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=refused: 1 connections from 127.0.0.1 already")
+    await first.command("QUIT")
+    await wait_for_log(caplog, 2)
+    third = await Client.connect(server, "few")  # the slot is free again
+    assert await third.line() == b"+OK ready\r\n"
+    await third.close()
+
+
+async def test_listener_wide_limit(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("one", extra="[listener.limits]\nmax_connections = 1"))
+    first = await Client.connect(server, "one")
+    await first.line()
+    second = await Client.connect(server, "one")
+    assert await second.line() == b"-ERR busy\r\n"
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=refused: listener full (1 connections)")
+    await first.close()
+
+
+async def test_handler_error_reaches_log_not_client(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    assert await client.command("CRASH") == b"-ERR internal error\r\n"
+    rest = await asyncio.wait_for(client.reader.read(), 10)
+    assert b"secret" not in rest
+    lines = await wait_for_log(caplog, 1)
+    assert lines[-1].endswith("outcome=internal error")
+    assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_implicit_tls(
+    start_server: StartServer, client_tls: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("secure", tls="implicit"))
+    client = await Client.connect(server, "secure", tls=client_tls)
+    assert await client.line() == b"+OK ready\r\n"
+    assert (await client.command("TLS?")).startswith(b"TLSv1.3/")
+    await client.command("QUIT")
+    [line] = await wait_for_log(caplog, 1)
+    assert " tls=TLSv1.3/TLS_" in line
+
+
+async def test_implicit_tls_handshake_failure_is_logged(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("secure", tls="implicit"))
+    host, port = server.listeners["secure"].sockname
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"EHLO this is not TLS\r\n\r\n")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    [line] = await wait_for_log(caplog, 1)
+    assert "outcome=TLS handshake failed" in line
+    writer.close()
+
+
+async def test_starttls_discards_pipelined_commands(
+    start_server: StartServer, client_tls: ssl.SSLContext
+) -> None:
+    server = await start_server(listener_toml("upgrade", tls="starttls"))
+    client = await Client.connect(server, "upgrade")
+    await client.line()
+    # the injected command travels in the same packet as STARTTLS (CVE-2011-0411)
+    await client.send(b"STARTTLS\r\nECHO injected\r\n")
+    assert await client.line() == b"+OK go ahead\r\n"
+    await client.writer.start_tls(client_tls, server_hostname="localhost")
+    assert (await client.command("TLS?")).startswith(b"TLSv1.3/")
+    assert await client.command("ECHO after") == b"after\r\n"  # not "injected"
+    await client.close()
+
+
+async def test_graceful_stop_lets_transactions_finish(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    idle = await Client.connect(server, "plain")
+    busy = await Client.connect(server, "plain")
+    await idle.line()
+    await busy.line()
+    assert await busy.command("BEGIN") == b"+OK begun\r\n"
+    stopping = asyncio.create_task(server.stop(grace=10))
+    # the idle client is told at once; new connections are refused
+    assert await idle.line() == b"-ERR shutting down\r\n"
+    host, port = server.listeners["plain"].sockname
+    with pytest.raises(OSError):
+        await asyncio.open_connection(host, port)
+    # the busy client finishes its transaction, then is told
+    assert await busy.command("ECHO still here") == b"still here\r\n"
+    assert await busy.command("END") == b"+OK ended\r\n"
+    assert await busy.line() == b"-ERR shutting down\r\n"
+    await asyncio.wait_for(stopping, 10)
+    outcomes = [line.rsplit("outcome=", 1)[1] for line in await wait_for_log(caplog, 2)]
+    assert outcomes == ["server stopping", "server stopping"]
+
+
+async def test_stop_deadline_closes_stragglers(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    busy = await Client.connect(server, "plain")
+    await busy.line()
+    await busy.command("BEGIN")
+    async with asyncio.timeout(10):
+        await server.stop(grace=0.2)
+    assert await busy.line() == b"-ERR shutting down\r\n"
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=closed at shutdown deadline")
+
+
+async def test_reload_applies_limits_to_new_connections(start_server: StartServer, tmp_path: Path) -> None:
+    server = await start_server(listener_toml("plain"))
+    old = await Client.connect(server, "plain")
+    await old.line()
+    new_text = listener_toml("plain", extra="[listener.limits]\nmax_connections = 1") + listener_toml("added")
+    report = server.reload(load_text(tmp_path, new_text))
+    assert report.applied == ("listener plain: limits",)
+    assert report.needs_restart == ("listener added added",)
+    assert report.problems == ()
+    # the open connection is untouched; the new limit applies to the next one
+    assert await old.command("ECHO alive") == b"alive\r\n"
+    refused = await Client.connect(server, "plain")
+    assert await refused.line() == b"-ERR busy\r\n"
+    await old.close()
+
+
+async def test_reload_reports_what_needs_a_restart(start_server: StartServer, tmp_path: Path) -> None:
+    server = await start_server(listener_toml("plain"))
+    text = 'log_level = "debug"\nuser = "nobody"\n' + listener_toml("plain").replace('"none"', '"starttls"')
+    report = server.reload(load_text(tmp_path, text))
+    assert report.applied == ("log_level",)
+    assert report.needs_restart == ("user", "listener plain: tls")
+    logging.getLogger("mailward").setLevel(logging.NOTSET)
+
+
+async def test_reload_rereads_certificates(
+    start_server: StartServer, tmp_path: Path, client_tls: ssl.SSLContext
+) -> None:
+    server: Server = await start_server(listener_toml("secure", tls="implicit"))
+    report = server.reload(load_text(tmp_path, listener_toml("secure", tls="implicit")))
+    assert report.applied == ("listener secure: certificates re-read",)
+    client = await Client.connect(server, "secure", tls=client_tls)
+    assert await client.line() == b"+OK ready\r\n"
+    await client.close()
