@@ -1,0 +1,1 @@
+"""SMTP: the sans-IO server core (RFC 5321 and the extensions real clients use)."""

@@ -1,0 +1,85 @@
+"""Message bodies: the DATA reader (dot-unstuffing, end of data) and the BDAT chunk reader.
+
+Only CRLF ends a line. A bare LF or a bare CR in DATA ends the session: the
+forms ``\\n.\\n``, ``\\n.\\r\\n``, ``\\r\\n.\\n`` and ``\\r.\\r\\n`` are how SMTP
+smuggling (CVE-2023-51766 and kin) makes two servers disagree about where a
+message ends, so none of them is taken for anything (RFC 5321 2.3.8, 4.1.1.4).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+# a line with no CRLF yet is passed on in pieces of this size, keeping memory bounded
+_PIECE = 64 * 1024
+
+
+class Outcome(enum.Enum):
+    MORE = "more"  # everything given was consumed; send more
+    END = "end"  # the end of the body was reached
+    BARE_LINE_ENDING = "bare line ending"
+
+
+@dataclass
+class Step:
+    outcome: Outcome
+    data: bytes  # body bytes to pass on (unstuffed)
+    consumed: int  # input bytes used
+
+
+class DataReader:
+    """Reads a DATA body (RFC 5321 4.1.1.4, 4.5.2) from successive buffers."""
+
+    def __init__(self) -> None:
+        self.at_line_start = True
+
+    def feed(self, buf: bytes | bytearray) -> Step:
+        out = bytearray()
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                return self._partial(buf, pos, out)
+            line = bytes(buf[pos : nl + 1])
+            if len(line) < 2 or line[-2] != 0x0D or b"\r" in line[:-2]:
+                return Step(Outcome.BARE_LINE_ENDING, bytes(out), nl + 1)
+            pos = nl + 1
+            if self.at_line_start and line[:1] == b".":
+                if line == b".\r\n":
+                    return Step(Outcome.END, bytes(out), pos)
+                line = line[1:]  # RFC 5321 4.5.2: remove the stuffed dot
+            out += line
+            self.at_line_start = True
+        return Step(Outcome.MORE, bytes(out), pos)
+
+    def _partial(self, buf: bytes | bytearray, pos: int, out: bytearray) -> Step:
+        """No LF in ``buf[pos:]``: pass on what cannot be part of a line ending or a lone dot."""
+        rest = bytes(buf[pos:])
+        keep = 1 if rest.endswith(b"\r") else 0  # a CR at the end may be half of CRLF
+        if self.at_line_start and len(rest) < 3 and b".\r\n".startswith(rest):
+            return Step(Outcome.MORE, bytes(out), pos)  # may become the end marker
+        if len(rest) - keep < _PIECE and self.at_line_start:
+            return Step(Outcome.MORE, bytes(out), pos)  # wait for the line, to unstuff it
+        piece = rest[: len(rest) - keep]
+        if b"\r" in piece:
+            return Step(Outcome.BARE_LINE_ENDING, bytes(out), len(buf))
+        if self.at_line_start and piece[:1] == b".":
+            piece = piece[1:]
+        out += piece
+        self.at_line_start = False
+        return Step(Outcome.MORE, bytes(out), pos + len(rest) - keep)
+
+
+class ChunkReader:
+    """Reads exactly ``size`` octets of a BDAT chunk (RFC 3030 2), as sent."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def feed(self, buf: bytes | bytearray) -> Step:
+        take = min(self.left, len(buf))
+        self.left -= take
+        outcome = Outcome.END if self.left == 0 else Outcome.MORE
+        return Step(outcome, bytes(buf[:take]), take)
