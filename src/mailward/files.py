@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 
 DIR_MODE = 0o750
@@ -47,22 +48,22 @@ def write_atomic(
     mode: int,
     *,
     exclusive: bool = False,
-    uid: int = -1,
-    gid: int = -1,
+    owner: tuple[int, int] | None = None,
 ) -> None:
     """Write ``data`` to ``path`` durably: a temporary file, fsync, rename, fsync of the directory.
 
-    With ``exclusive``, fail with FileExistsError if ``path`` exists.
+    With ``exclusive``, fail with FileExistsError if ``path`` exists. ``owner``
+    is a (uid, gid) pair for ``fchown``; -1 leaves one as it is.
     """
     target = Path(path)
     if exclusive and target.exists():
         raise FileExistsError(str(target))
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         os.fchmod(fd, mode)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "wb", closefd=False) as f:
             f.write(data)
             f.flush()
@@ -81,3 +82,40 @@ def write_atomic(
     else:
         os.replace(tmp, target)
     fsync_dir(target.parent)
+
+
+def inherited_owner(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The owner a file written at ``path`` by root should get: that of the file it
+    replaces, else that of its directory; ``None`` when not running as root.
+
+    So that ``sudo mailward secret set`` leaves a file readable by the user the
+    server runs as, instead of handing it to root.
+    """
+    if os.geteuid() != 0:
+        return None
+    target = Path(path)
+    for candidate in (target, target.parent):
+        try:
+            st = os.stat(candidate, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        return st.st_uid, st.st_gid
+    return None
+
+
+def write_new(
+    path: str | os.PathLike[str], data: bytes, mode: int = SECRET_MODE, owner: tuple[int, int] | None = None
+) -> None:
+    """Create ``path`` exclusively with ``mode`` (never following a symlink), write, fsync."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)  # the open mode is filtered by the umask
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -10,11 +10,12 @@ from mailward.secrets.errors import MasterKeyError, SealedStoreError, SecretErro
 from mailward.secrets.masterkey import ENV_VAR, MasterKey, create_master_key, load_master_key
 from mailward.secrets.resolve import PREFIX, SecretSource, is_reference, resolve, resolve_all
 from mailward.secrets.store import SealedStore, check_name, locked
-from mailward.secrets.vault import SecretPaths, open_store, rotate_key
+from mailward.secrets.vault import LazySecrets, SecretPaths, open_store, rotate_key
 
 __all__ = [
     "ENV_VAR",
     "PREFIX",
+    "LazySecrets",
     "MasterKey",
     "MasterKeyError",
     "SealedStore",

@@ -1,0 +1,286 @@
+"""Login throttling: failed logins per client address and per account, across protocols.
+
+Pure logic over a pluggable counter backend and an injectable clock. Each address
+(IPv6: its /``ipv6_prefix`` network) and each account has a :class:`Counter`:
+
+* ``failures`` counts failures within the window (forgotten ``*_window`` seconds
+  after the last one) and leads to a block at ``ip_block_after`` /
+  ``account_block_after``: then every attempt is refused for ``block_duration``;
+* ``streak`` counts failures since the last success and drives the delay: at
+  ``streak >= delay_after`` the next attempt waits
+  ``min(initial_delay * delay_factor ** (streak - delay_after), max_delay)``.
+
+A success deletes the account's counter and ends the address's streak, but not its
+failures: an attacker holding one valid account cannot log in to it now and then
+to keep guessing others from the same address. Addresses in the allowlist are never
+delayed, refused or counted.
+
+Times are wall-clock seconds (``time.time``), because counters are shared between
+nodes through the store, where monotonic clocks mean nothing.
+
+:class:`mailward.auth.sasl.SaslExchange` applies it (given ``throttle=`` and the peer):
+it calls :meth:`Throttle.check` as soon as the user name is known and before any
+password or proof is checked (refuse, or sleep ``verdict.delay``), then
+:meth:`record_failure` or :meth:`record_success`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from mailward.config.auth import AuthSettings
+
+Clock = Callable[[], float]
+Kind = Literal["ip", "user"]
+
+
+@dataclass(frozen=True)
+class Counter:
+    """The state of one address or account."""
+
+    failures: int
+    streak: int
+    last_failure: float
+    blocked_until: float = 0.0
+
+
+Update = Callable[[Counter | None], Counter | None]
+
+
+class CounterBackend(Protocol):
+    """Where counters live: in memory for one node, in the store for several.
+
+    ``update`` must apply ``fn`` atomically (a transaction with the row locked, in
+    the store), so that nodes counting at once lose no failure.
+    """
+
+    async def get(self, key: str) -> Counter | None: ...
+
+    async def update(self, key: str, fn: Update) -> Counter | None:
+        """Replace the counter with ``fn(old)`` (``None`` deletes it); return the new one."""
+        ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def items(self) -> list[tuple[str, Counter]]: ...
+
+
+class MemoryBackend:
+    """Counters in a dict: one process, forgotten on restart."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, Counter] = {}
+
+    async def get(self, key: str) -> Counter | None:
+        return self._counters.get(key)
+
+    async def update(self, key: str, fn: Update) -> Counter | None:
+        new = fn(self._counters.get(key))  # no await in between: atomic on one loop
+        if new is None:
+            self._counters.pop(key, None)
+        else:
+            self._counters[key] = new
+        return new
+
+    async def delete(self, key: str) -> bool:
+        return self._counters.pop(key, None) is not None
+
+    async def items(self) -> list[tuple[str, Counter]]:
+        return sorted(self._counters.items())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a login attempt: ``allow`` (after ``delay`` seconds) or ``refuse``.
+
+    On ``refuse``, answer with a temporary failure without checking the password;
+    ``retry_at`` is when the block ends, ``subject`` what is blocked (for the log).
+    """
+
+    action: Literal["allow", "refuse"]
+    delay: float = 0.0
+    retry_at: float | None = None
+    subject: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.action == "refuse"
+
+
+ALLOW = Verdict("allow")
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """One entry of ``mailward auth blocked``."""
+
+    kind: Kind
+    subject: str
+    failures: int
+    until: float
+
+
+class Throttle:
+    def __init__(
+        self, settings: AuthSettings, backend: CounterBackend, clock: Clock = time.time
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.clock = clock
+        self._allow = [ipaddress.ip_network(n, strict=False) for n in settings.allowlist]
+
+    # --- keys ----------------------------------------------------------------
+
+    def ip_key(self, peer_ip: str) -> str | None:
+        """The counter key of an address; ``None`` when it is allowlisted."""
+        try:
+            address = ipaddress.ip_address(peer_ip)
+        except ValueError:
+            return f"ip:{peer_ip}"
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:192.0.2.1 is 192.0.2.1
+        if any(address in net for net in self._allow):
+            return None
+        if isinstance(address, ipaddress.IPv6Address):
+            net = ipaddress.ip_network(f"{address}/{self.settings.ipv6_prefix}", strict=False)
+            return f"ip:{net}"
+        return f"ip:{address}"
+
+    @staticmethod
+    def user_key(username: str) -> str:
+        return f"user:{username.casefold()}"
+
+    def _keys(self, peer_ip: str, username: str | None) -> list[tuple[str, Kind]]:
+        ip = self.ip_key(peer_ip)
+        if ip is None:
+            return []  # allowlisted: neither the address nor the account is throttled
+        keys: list[tuple[str, Kind]] = [(ip, "ip")]
+        if username:
+            keys.append((self.user_key(username), "user"))
+        return keys
+
+    # --- decisions -------------------------------------------------------------
+
+    def _window(self, kind: Kind) -> float:
+        return self.settings.ip_window if kind == "ip" else self.settings.account_window
+
+    def _block_after(self, kind: Kind) -> int:
+        return self.settings.ip_block_after if kind == "ip" else self.settings.account_block_after
+
+    def _live(self, counter: Counter | None, kind: Kind, now: float) -> Counter | None:
+        """``counter`` unless its block is over or its window has passed."""
+        if counter is None:
+            return None
+        if counter.blocked_until:
+            return counter if now < counter.blocked_until else None
+        if now - counter.last_failure >= self._window(kind):
+            return None
+        return counter
+
+    def delay_for(self, streak: int) -> float:
+        s = self.settings
+        if streak < s.delay_after:
+            return 0.0
+        return float(min(s.initial_delay * s.delay_factor ** (streak - s.delay_after), s.max_delay))
+
+    async def check(self, peer_ip: str, username: str | None = None) -> Verdict:
+        """Whether (and after what delay) to check an attempt from ``peer_ip`` for ``username``."""
+        now = self.clock()
+        delay = 0.0
+        for key, kind in self._keys(peer_ip, username):
+            counter = self._live(await self.backend.get(key), kind, now)
+            if counter is None:
+                continue
+            if counter.blocked_until:
+                return Verdict("refuse", retry_at=counter.blocked_until, subject=key)
+            delay = max(delay, self.delay_for(counter.streak))
+        return Verdict("allow", delay=delay)
+
+    async def record_failure(self, peer_ip: str, username: str | None = None) -> Verdict:
+        """Count a failed attempt; return the verdict for the next one."""
+        now = self.clock()
+        for key, kind in self._keys(peer_ip, username):
+            await self.backend.update(key, self._failed(kind, now))
+        return await self.check(peer_ip, username)
+
+    def _failed(self, kind: Kind, now: float) -> Update:
+        def fn(old: Counter | None) -> Counter:
+            live = self._live(old, kind, now)
+            if live is not None and live.blocked_until:
+                return live  # attempts during a block are refused, not counted
+            failures = (live.failures if live else 0) + 1
+            streak = (live.streak if live else 0) + 1
+            blocked = now + self.settings.block_duration if failures >= self._block_after(kind) else 0.0
+            return Counter(failures, streak, now, blocked)
+
+        return fn
+
+    async def record_success(self, peer_ip: str, username: str) -> None:
+        """A login succeeded: forget the account's failures, end the address's streak."""
+        keys = self._keys(peer_ip, username)
+        now = self.clock()
+        for key, kind in keys:
+            if kind == "user":
+                await self.backend.delete(key)
+            else:
+                await self.backend.update(key, self._succeeded(kind, now))
+
+    def _succeeded(self, kind: Kind, now: float) -> Update:
+        def fn(old: Counter | None) -> Counter | None:
+            live = self._live(old, kind, now)
+            if live is None:
+                return None
+            return replace(live, streak=0)
+
+        return fn
+
+    # --- administration ------------------------------------------------------------
+
+    async def blocked(self) -> list[Blocked]:
+        """Addresses and accounts refused now (``mailward auth blocked``)."""
+        now = self.clock()
+        out: list[Blocked] = []
+        for key, counter in await self.backend.items():
+            if counter.blocked_until > now:
+                kind, _, subject = key.partition(":")
+                out.append(Blocked("ip" if kind == "ip" else "user", subject, counter.failures,
+                                   counter.blocked_until))
+        return out
+
+    async def prune(self) -> int:
+        """Delete counters whose window or block is over; return how many. Run it now and
+        then (a minute is plenty): otherwise one-off failures from many addresses pile up."""
+        now = self.clock()
+        dead = 0
+        for key, counter in await self.backend.items():
+            kind: Kind = "ip" if key.startswith("ip:") else "user"
+            if self._live(counter, kind, now) is None:
+                await self.backend.update(key, self._expire(kind, now))  # atomic: may have changed
+                dead += 1
+        return dead
+
+    def _expire(self, kind: Kind, now: float) -> Update:
+        def fn(old: Counter | None) -> Counter | None:
+            return self._live(old, kind, now)
+
+        return fn
+
+    async def unblock(self, ip_or_user: str) -> bool:
+        """Forget the counter of an address (or its IPv6 network) or of an account.
+
+        Anything that parses as an IP address (or network) is an address, the rest
+        an account. Returns whether there was anything to forget.
+        """
+        try:
+            ipaddress.ip_network(ip_or_user, strict=False)
+        except ValueError:
+            return await self.backend.delete(self.user_key(ip_or_user))
+        if "/" in ip_or_user:
+            return await self.backend.delete(f"ip:{ipaddress.ip_network(ip_or_user, strict=False)}")
+        key = self.ip_key(ip_or_user)
+        return key is not None and await self.backend.delete(key)
+
