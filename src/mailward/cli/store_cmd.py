@@ -1,0 +1,134 @@
+"""``mailward store migrate`` and ``mailward store copy --to CONFIG``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, fail, load_config
+from mailward.config import Config, ConfigError, load
+from mailward.secrets import LazySecrets, SecretError, SecretPaths
+from mailward.server.registry import protocol_rules
+from mailward.store.factory import open_store
+from mailward.store.interface import StoreError
+from mailward.store.transfer import copy_store
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser("store", help="the mail store: migrations, moving between backends",
+                                   description="Manage the mail store.")
+    commands = parser.add_subparsers(title="store commands", metavar="COMMAND")
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+    migrate = commands.add_parser("migrate", help="apply pending schema migrations",
+                                  description="Apply the store's pending schema migrations "
+                                  "(serve also applies them on start).")
+    add_config_argument(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    copy = commands.add_parser(
+        "copy", help="copy everything into the store another config names",
+        description="Copy accounts, mailboxes (with UIDVALIDITY, UIDs and MODSEQs), messages and "
+        "the queue from this config's store into the (empty) store that --to names, e.g. from "
+        "SQLite to PostgreSQL. Stop the server first.")
+    add_config_argument(copy)
+    copy.add_argument("--to", required=True, metavar="CONFIG", help="config file naming the target store")
+    copy.set_defaults(func=cmd_copy)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def secret_resolver(config: Config) -> Callable[[str], str]:
+    """Resolve the NAME of a ``secret:NAME`` from the sealed store, opened only when asked."""
+    secrets = LazySecrets(SecretPaths.of(config.secrets, config.data_dir))
+
+    def resolve(name: str) -> str:
+        try:
+            return secrets.get(name)
+        except SecretError as exc:
+            raise StoreError(f"store.postgres.password: {exc}") from None
+
+    return resolve
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args).config
+
+    async def run() -> list[int]:
+        store = await open_store(config.store, config.data_dir, secret_resolver(config),
+                                 migrate=False)
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    try:
+        applied = asyncio.run(run())
+    except StoreError as exc:
+        return fail(str(exc))
+    if applied:
+        print(f"applied migration(s) {', '.join(map(str, applied))}")
+    else:
+        print("the store is up to date")
+    return EXIT_OK
+
+
+class ProgressBar:
+    """One line redrawn in place on a terminal; silence elsewhere."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        if not self.tty:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{total} rows ({table})   ")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    source_config = load_config(args).config
+    try:
+        target_config = load(args.to, protocol_rules()).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_PROBLEMS
+    bar = ProgressBar(sys.stderr)
+
+    async def run() -> dict[str, int]:
+        source = await open_store(source_config.store, source_config.data_dir,
+                                  secret_resolver(source_config))
+        try:
+            target = await open_store(target_config.store, target_config.data_dir,
+                                      secret_resolver(target_config))
+            try:
+                return (await copy_store(source, target, bar)).rows
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+
+    try:
+        rows = asyncio.run(run())
+    except StoreError as exc:
+        bar.end()
+        return fail(str(exc))
+    bar.end()
+    print(f"copied {rows.get('accounts', 0)} account(s), {rows.get('mailboxes', 0)} mailbox(es), "
+          f"{rows.get('messages', 0)} message(s), {rows.get('queue', 0)} queue entr(y/ies)")
+    return EXIT_OK

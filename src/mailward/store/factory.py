@@ -1,0 +1,59 @@
+"""Build a store from the configuration: the only module that imports a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailward.config.problems import Severity
+from mailward.config.store import StoreSettings, check_store
+from mailward.store.interface import Store, StoreError
+
+if TYPE_CHECKING:
+    from mailward.store.sql.store import SqlStore
+
+SECRET_PREFIX = "secret:"  # noqa: S105 (a prefix, not a password)
+SQLITE_DIR = "store"
+
+
+def no_secrets(name: str) -> str:
+    raise StoreError(f"secret {name!r} cannot be resolved here: no secret store was given")
+
+
+def sqlite_directory(data_dir: str | Path) -> Path:
+    return Path(data_dir) / SQLITE_DIR
+
+
+async def open_store(
+    settings: StoreSettings,
+    data_dir: str | Path,
+    resolve_secret: Callable[[str], str] = no_secrets,
+    *,
+    migrate: bool = True,
+) -> SqlStore:
+    """Open (and by default migrate) the store the settings name.
+
+    ``resolve_secret`` turns the NAME of a ``secret:NAME`` password into its value.
+    The result implements :class:`mailward.store.interface.Store`, plus the copy
+    hooks ``mailward store copy`` uses.
+    """
+    errors = [p for p in check_store(settings) if p.severity is Severity.ERROR]
+    if errors:
+        raise StoreError("; ".join(str(p) for p in errors))
+    if settings.backend == "postgres":
+        from mailward.store.postgres.backend import PostgresStore  # noqa: PLC0415
+
+        pg = settings.postgres
+        password = pg.password
+        if password.startswith(SECRET_PREFIX):
+            password = resolve_secret(password[len(SECRET_PREFIX):])
+        return await PostgresStore.open(pg, password, migrate=migrate)
+    from mailward.store.sqlite.backend import SqliteStore  # noqa: PLC0415
+
+    return await SqliteStore.open(sqlite_directory(data_dir), migrate=migrate)
+
+
+def _conforms(store: SqlStore) -> Store:
+    """Never called: mypy checks here that the SQL backends implement the interface."""
+    return store

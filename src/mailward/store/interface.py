@@ -1,0 +1,314 @@
+"""The storage interface: what IMAP, POP3, SMTP delivery and the queue may ask of a store.
+
+Backends (``store/sqlite``, ``store/postgres``) implement :class:`Store`; nothing
+but :func:`mailward.store.factory.open_store` imports a backend.
+
+Terms follow the RFCs: ``uid_validity``, ``uid_next`` (RFC 9051 2.3.1.1),
+``modseq`` / ``highest_modseq`` (RFC 7162 3.1). Every successful write that
+returns has been made durable (DESIGN.md "Storage contract").
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
+
+from mailward.store.uidset import UidSet
+
+# The hierarchy delimiter of mailbox names (RFC 9051 5.1).
+DELIMITER = "/"
+INBOX = "INBOX"
+
+# RFC 6154 special-use attributes the store accepts.
+SPECIAL_USES = frozenset({"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"})
+
+MessageSource = bytes | AsyncIterable[bytes]
+"""Message bytes: whole (small messages) or a stream of chunks (never whole in memory)."""
+
+
+class StoreError(Exception):
+    """A request the store refuses; the message is safe to log, not to show a client."""
+
+
+class NotFound(StoreError):
+    """The account, mailbox, message or queue entry does not exist (any more)."""
+
+
+class AlreadyExists(StoreError):
+    """A mailbox or account of that name exists already."""
+
+
+class QuotaExceeded(StoreError):
+    """The write would take an account over its quota (RFC 9208 OVERQUOTA)."""
+
+    def __init__(self, account_ids: Sequence[int]) -> None:
+        self.account_ids = tuple(account_ids)
+        super().__init__(f"over quota: account(s) {', '.join(map(str, self.account_ids))}")
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or opened (a 4xx / try-again-later condition)."""
+
+
+class FlagOp(enum.Enum):
+    """RFC 9051 6.4.6 STORE: FLAGS (set), +FLAGS (add), -FLAGS (remove)."""
+
+    SET = "set"
+    ADD = "add"
+    REMOVE = "remove"
+
+
+class ChangeKind(enum.Enum):
+    NEW = "new"
+    FLAGS = "flags"
+    EXPUNGE = "expunge"
+    # Renamed or deleted, or (modseq 0) the feed may have missed events while
+    # reconnecting: re-read the mailbox and its changes since the session's MODSEQ.
+    MAILBOX = "mailbox"
+
+
+@dataclass(frozen=True)
+class Account:
+    """The store's minimal account: an owner for mailboxes and a quota (issue 5 extends it)."""
+
+    id: int
+    name: str
+    quota_bytes: int  # 0 means unlimited
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    account_id: int
+    used_bytes: int
+    limit_bytes: int  # 0 means unlimited
+    messages: int
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str
+    uid_validity: int
+    uid_next: int
+    highest_modseq: int
+    special_use: frozenset[str] = frozenset()
+    subscribed: bool = False
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    """RFC 9051 6.3.11 STATUS items, all from one consistent read."""
+
+    mailbox: Mailbox
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A stable reference to stored message bytes; shared by copies of one message."""
+
+    id: int
+    size: int
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    uid: int
+    modseq: int
+    flags: frozenset[str]  # system flags ("\\Seen") and keywords together
+    internal_date: float  # seconds since the epoch, UTC
+    size: int
+    blob: BlobRef
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    content: MessageSource
+    flags: frozenset[str] = frozenset()
+    internal_date: float | None = None  # None: now
+
+
+@dataclass(frozen=True)
+class Appended:
+    mailbox_id: int
+    uid_validity: int
+    uid: int
+    modseq: int
+    blob: BlobRef
+
+
+@dataclass(frozen=True)
+class FlagsResult:
+    """RFC 7162 3.1.3: ``updated`` were changed; ``failed`` failed UNCHANGEDSINCE."""
+
+    updated: tuple[MessageInfo, ...]
+    failed: UidSet
+    highest_modseq: int
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """RFC 4315 COPYUID: source UIDs map position by position onto destination UIDs."""
+
+    uid_validity: int
+    source_uids: tuple[int, ...]
+    dest_uids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExpungeResult:
+    uids: tuple[int, ...]
+    modseq: int
+
+
+@dataclass(frozen=True)
+class Changes:
+    """RFC 7162 3.1.4.1 / 3.2.5.2: what changed after a MODSEQ, and what vanished."""
+
+    changed: tuple[MessageInfo, ...]
+    vanished: UidSet
+    highest_modseq: int
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    mailbox_id: int
+    kind: ChangeKind
+    modseq: int
+    uids: UidSet = field(default_factory=UidSet)  # may be empty when too long to carry
+
+
+class Subscription(Protocol):
+    """Events of one mailbox, from any session on any node; ``async with`` then iterate."""
+
+    async def __aenter__(self) -> Subscription: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[ChangeEvent]: ...
+
+    async def __anext__(self) -> ChangeEvent: ...
+
+
+class QueueStatus(enum.Enum):
+    READY = "ready"  # waiting for next_attempt
+    CLAIMED = "claimed"  # a worker holds it until lease_until
+    FAILED = "failed"  # given up; kept for the bounce and the admin
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str  # "" for the null reverse-path (RFC 5321 4.5.5)
+    rcpt_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    id: int
+    envelope: Envelope
+    blob: BlobRef
+    status: QueueStatus
+    attempts: int
+    next_attempt: float
+    created: float
+    last_error: str = ""
+    worker: str = ""
+    lease_until: float = 0.0
+
+
+class MailStore(Protocol):
+    async def create_mailbox(
+        self, account_id: int, name: str, *, special_use: frozenset[str] = frozenset(),
+        subscribed: bool = True,
+    ) -> Mailbox: ...
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None: ...
+
+    async def mailbox(self, mailbox_id: int) -> Mailbox: ...
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]: ...
+
+    async def rename_mailbox(self, mailbox_id: int, new_name: str) -> Mailbox: ...
+
+    async def delete_mailbox(self, mailbox_id: int) -> None: ...
+
+    async def set_subscribed(self, mailbox_id: int, subscribed: bool) -> None: ...
+
+    async def set_special_use(self, mailbox_id: int, special_use: frozenset[str]) -> None: ...
+
+    async def status(self, mailbox_id: int) -> MailboxStatus: ...
+
+    async def append(self, mailbox_id: int, messages: Sequence[NewMessage]) -> list[Appended]: ...
+
+    async def deliver(self, mailbox_ids: Sequence[int], message: NewMessage) -> list[Appended]:
+        """One message into several mailboxes as one durable operation (one blob)."""
+        ...
+
+    async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]: ...
+
+    def read(self, blob: BlobRef) -> AsyncIterator[bytes]: ...
+
+    async def store_flags(
+        self, mailbox_id: int, uids: UidSet, op: FlagOp, flags: frozenset[str], *,
+        unchanged_since: int | None = None,
+    ) -> FlagsResult: ...
+
+    async def copy(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult: ...
+
+    async def move(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult: ...
+
+    async def expunge(
+        self, mailbox_id: int, uids: UidSet | None = None, *, deleted_only: bool = True
+    ) -> ExpungeResult: ...
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
+
+    def subscribe(self, mailbox_id: int) -> Subscription: ...
+
+
+class AccountStore(Protocol):
+    async def create_account(self, name: str, *, quota_bytes: int = 0) -> Account: ...
+
+    async def find_account(self, name: str) -> Account | None: ...
+
+    async def list_accounts(self) -> list[Account]: ...
+
+    async def set_quota(self, account_id: int, quota_bytes: int) -> None: ...
+
+    async def delete_account(self, account_id: int) -> None: ...
+
+    async def quota(self, account_id: int) -> QuotaUsage: ...
+
+
+class QueueStore(Protocol):
+    async def enqueue(self, envelope: Envelope, content: MessageSource) -> QueueEntry: ...
+
+    async def claim(self, worker: str, *, limit: int = 10, lease_seconds: float = 300.0) -> list[QueueEntry]:
+        """Due entries for ``worker``; each is claimed by one worker on any node at a time."""
+        ...
+
+    async def retry_later(self, entry_id: int, worker: str, next_attempt: float, error: str) -> None: ...
+
+    async def give_up(self, entry_id: int, worker: str, error: str) -> None: ...
+
+    async def finish(self, entry_id: int, worker: str) -> None: ...
+
+    async def queue_entries(self, status: QueueStatus | None = None) -> list[QueueEntry]: ...
+
+
+class Store(MailStore, AccountStore, QueueStore, Protocol):
+    backend: str
+
+    async def close(self) -> None: ...

@@ -1,0 +1,188 @@
+"""Operations on messages: append, deliver, flags, copy, move, expunge, changes.
+
+Every write locks the mailbox rows it changes first, in id order, then the account
+rows, in id order: on PostgreSQL two nodes writing the same mailbox serialize on
+that row, so UIDs and MODSEQs never collide (RFC 9051 2.3.1.1: UIDs strictly
+ascending; RFC 7162 3.1: MODSEQ strictly increasing per mailbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mailward.store.interface import (
+    Appended,
+    BlobRef,
+    ChangeEvent,
+    ChangeKind,
+    Changes,
+    CopyResult,
+    ExpungeResult,
+    FlagOp,
+    FlagsResult,
+    MessageInfo,
+    NotFound,
+    QuotaExceeded,
+)
+from mailward.store.sql.base import (
+    MESSAGE_COLUMNS,
+    Ctx,
+    Op,
+    Q,
+    add_blob_refs,
+    flags_text,
+    message_info,
+)
+from mailward.store.sql.mailboxes import get_mailbox
+from mailward.store.uidset import UidSet
+
+RECENT = "\\Recent"  # RFC 3501 2.3.2: session state, never stored (gone in RFC 9051)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One index row to insert: into ``mailbox_id``, pointing at ``blob``."""
+
+    mailbox_id: int
+    blob: BlobRef
+    flags: frozenset[str]
+    internal_date: float
+
+
+def charge(account_sizes: dict[int, tuple[int, int]], *, check: bool) -> Op[None]:
+    """Add (bytes, messages) to each account's usage; refuse when over quota (RFC 9208)."""
+    over = []
+    for account_id in sorted(account_sizes):
+        size, count = account_sizes[account_id]
+        rows = yield Q("UPDATE accounts SET used_bytes = used_bytes + ?, messages = messages + ? "
+                       "WHERE id = ? RETURNING used_bytes, quota_bytes", (size, count, account_id))
+        used, limit = rows[0]
+        if check and size > 0 and int(limit) > 0 and int(used) > int(limit):
+            over.append(account_id)
+    if over:
+        raise QuotaExceeded(over)
+
+
+def insert_entries(ctx: Ctx, entries: Sequence[Entry], *, check_quota: bool = True) -> Op[list[Appended]]:
+    """Give each entry the next UID of its mailbox, one MODSEQ per mailbox (RFC 7162 3.1)."""
+    by_box: dict[int, list[int]] = {}
+    for i, e in enumerate(entries):
+        by_box.setdefault(e.mailbox_id, []).append(i)
+    out: list[Appended | None] = [None] * len(entries)
+    account_sizes: dict[int, tuple[int, int]] = {}
+    rows_out: list[tuple[int, int, int, str, float, int, int]] = []
+    for mailbox_id in sorted(by_box):
+        idx = by_box[mailbox_id]
+        # One statement locks the row, takes the UIDs and the MODSEQ (a round trip less).
+        rows = yield Q("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 "
+                       "WHERE id = ? RETURNING uid_next, highest_modseq, uid_validity, account_id",
+                       (len(idx), mailbox_id))
+        if not rows:
+            raise NotFound(f"no mailbox {mailbox_id}")
+        uid_next, modseq, uid_validity, account_id = (int(v) for v in rows[0])
+        first = uid_next - len(idx)
+        size, count = account_sizes.get(account_id, (0, 0))
+        for n, i in enumerate(idx):
+            e = entries[i]
+            rows_out.append((mailbox_id, first + n, modseq, flags_text(e.flags - {RECENT}),
+                             e.internal_date, e.blob.size, e.blob.id))
+            out[i] = Appended(mailbox_id, uid_validity, first + n, modseq, e.blob)
+            size, count = size + e.blob.size, count + 1
+        account_sizes[account_id] = (size, count)
+        ctx.events.append(ChangeEvent(mailbox_id, ChangeKind.NEW, modseq, UidSet.span(first, uid_next - 1)))
+    yield from charge(account_sizes, check=check_quota)
+    yield Q("INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", many=rows_out)
+    return [a for a in out if a is not None]
+
+
+def select_messages(mailbox_id: int, uids: UidSet | None, extra: str = "") -> Op[list[MessageInfo]]:
+    where, params = ("TRUE", []) if uids is None else uids.sql("m.uid", "?")
+    rows = yield Q(f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.mailbox_id = ? AND {where}{extra} "  # noqa: S608
+                   "ORDER BY m.uid", (mailbox_id, *params))
+    return [message_info(r) for r in rows]
+
+
+def store_flags(ctx: Ctx, mailbox_id: int, uids: UidSet, op: FlagOp, flags: frozenset[str],
+                unchanged_since: int | None) -> Op[FlagsResult]:
+    box = yield from get_mailbox(mailbox_id, lock=True)
+    flags = flags - {RECENT}
+    failed, changes = [], []
+    for m in (yield from select_messages(mailbox_id, uids)):
+        if unchanged_since is not None and m.modseq > unchanged_since:
+            failed.append(m.uid)  # RFC 7162 3.1.3: MODIFIED, left as it is
+            continue
+        new = flags if op is FlagOp.SET else m.flags | flags if op is FlagOp.ADD else m.flags - flags
+        if new != m.flags:  # RFC 7162 3.1.3: an unchanged message keeps its MODSEQ
+            changes.append((m, new))
+    if not changes:
+        return FlagsResult((), UidSet.of(failed), box.highest_modseq)
+    modseq = box.highest_modseq + 1
+    yield Q("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, mailbox_id))
+    yield Q("UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+            many=[(flags_text(new), modseq, mailbox_id, m.uid) for m, new in changes])
+    updated = tuple(MessageInfo(m.uid, modseq, new, m.internal_date, m.size, m.blob) for m, new in changes)
+    ctx.events.append(ChangeEvent(mailbox_id, ChangeKind.FLAGS, modseq, UidSet.of(m.uid for m in updated)))
+    return FlagsResult(updated, UidSet.of(failed), modseq)
+
+
+def copy(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult]:
+    # The source is locked too, so that no expunge releases a blob we are sharing.
+    for box_id in sorted({mailbox_id, dest_id}):
+        yield from get_mailbox(box_id, lock=True)
+    dest = yield from get_mailbox(dest_id)
+    found = yield from select_messages(mailbox_id, uids)
+    if not found:
+        return CopyResult(dest.uid_validity, (), ())
+    yield from add_blob_refs([m.blob.id for m in found], +1)
+    entries = [Entry(dest_id, m.blob, m.flags, m.internal_date) for m in found]
+    added = yield from insert_entries(ctx, entries)
+    return CopyResult(dest.uid_validity, tuple(m.uid for m in found), tuple(a.uid for a in added))
+
+
+def _remove(ctx: Ctx, mailbox_id: int, found: list[MessageInfo], *, release: bool) -> Op[ExpungeResult]:
+    box = yield from get_mailbox(mailbox_id, lock=True)
+    if not found:
+        return ExpungeResult((), box.highest_modseq)
+    modseq = box.highest_modseq + 1
+    uids = [m.uid for m in found]
+    yield Q("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, mailbox_id))
+    yield Q("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", many=[(mailbox_id, u) for u in uids])
+    # RFC 7162 3.2.5.2: remember expunged UIDs with their MODSEQ for VANISHED (EARLIER).
+    yield Q("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+            many=[(mailbox_id, u, modseq) for u in uids])
+    size = sum(m.size for m in found)
+    yield from charge({box.account_id: (-size, -len(found))}, check=False)
+    if release:
+        yield from add_blob_refs([m.blob.id for m in found], -1)
+    ctx.events.append(ChangeEvent(mailbox_id, ChangeKind.EXPUNGE, modseq, UidSet.of(uids)))
+    return ExpungeResult(tuple(uids), modseq)
+
+
+def expunge(ctx: Ctx, mailbox_id: int, uids: UidSet | None, deleted_only: bool) -> Op[ExpungeResult]:
+    yield from get_mailbox(mailbox_id, lock=True)
+    extra = " AND {flag:Deleted}" if deleted_only else ""  # RFC 9051 6.4.3 / 6.4.9 UID EXPUNGE
+    found = yield from select_messages(mailbox_id, uids, extra)
+    return (yield from _remove(ctx, mailbox_id, found, release=True))
+
+
+def move(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult]:
+    """RFC 6851: copy then expunge, atomically; the blobs are shared, not copied."""
+    for box_id in sorted({mailbox_id, dest_id}):
+        yield from get_mailbox(box_id, lock=True)
+    dest = yield from get_mailbox(dest_id)
+    found = yield from select_messages(mailbox_id, uids)
+    if not found:
+        return CopyResult(dest.uid_validity, (), ())
+    yield from _remove(ctx, mailbox_id, found, release=False)
+    entries = [Entry(dest_id, m.blob, m.flags, m.internal_date) for m in found]
+    added = yield from insert_entries(ctx, entries)
+    return CopyResult(dest.uid_validity, tuple(m.uid for m in found), tuple(a.uid for a in added))
+
+
+def changes_since(mailbox_id: int, modseq: int) -> Op[Changes]:
+    box = yield from get_mailbox(mailbox_id)
+    changed = yield from select_messages(mailbox_id, None, f" AND m.modseq > {int(modseq)}")
+    rows = yield Q("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq))
+    return Changes(tuple(changed), UidSet.of(int(r[0]) for r in rows), box.highest_modseq)

@@ -1,0 +1,297 @@
+"""The :class:`~mailward.store.interface.Store` methods, shared by both SQL backends.
+
+A backend supplies how an operation runs (:meth:`SqlStore._write`,
+:meth:`SqlStore._read`) and the change feed; everything else is here.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import tempfile
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from typing import IO, TypeVar
+
+from mailward.store.interface import (
+    Account,
+    Appended,
+    BlobRef,
+    Changes,
+    CopyResult,
+    Envelope,
+    ExpungeResult,
+    FlagOp,
+    FlagsResult,
+    Mailbox,
+    MailboxStatus,
+    MessageInfo,
+    MessageSource,
+    NewMessage,
+    NotFound,
+    QueueEntry,
+    QueueStatus,
+    QuotaUsage,
+    StoreError,
+    Subscription,
+)
+from mailward.store.sql import mailboxes as mb
+from mailward.store.sql import messages as msg
+from mailward.store.sql import queue as q
+from mailward.store.sql import schema
+from mailward.store.sql.base import CHUNK, BlobData, Ctx, Op, Row, read_chunk, write_blob
+from mailward.store.uidset import UidSet
+
+T = TypeVar("T")
+_SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
+
+
+class Staged:
+    """Message bytes gathered from a source before the write transaction starts."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.file: IO[bytes] | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self.file is not None
+
+    def data(self) -> BlobData:
+        return BlobData(self.size, self._chunks())
+
+    def _chunks(self) -> Iterator[bytes]:
+        if self.file is None:
+            whole = b"".join(self.parts)
+            for i in range(0, max(len(whole), 1), CHUNK):
+                yield whole[i:i + CHUNK]
+            return
+        self.file.seek(0)
+        while chunk := self.file.read(CHUNK):
+            yield chunk
+        if self.size == 0:
+            yield b""
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+async def stage(source: MessageSource) -> Staged:
+    staged = Staged()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        staged.parts.append(bytes(source))
+        staged.size = len(source)
+        return staged
+    try:
+        await _stage_stream(staged, source)
+    except BaseException:
+        staged.close()
+        raise
+    return staged
+
+
+async def _stage_stream(staged: Staged, source: AsyncIterable[bytes]) -> None:
+    async for chunk in source:
+        staged.size += len(chunk)
+        if staged.file is not None:
+            await asyncio.to_thread(staged.file.write, chunk)
+            continue
+        staged.parts.append(bytes(chunk))
+        if staged.size > _SPOOL_MEMORY:
+            staged.file = await asyncio.to_thread(tempfile.TemporaryFile)
+            pending, staged.parts = b"".join(staged.parts), []
+            await asyncio.to_thread(staged.file.write, pending)
+
+
+class SqlStore(abc.ABC):
+    backend = "sql"
+
+    @abc.abstractmethod
+    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
+        """Run a write operation in its own transaction; return when it is durable."""
+
+    @abc.abstractmethod
+    async def _read(self, make: Callable[[], Op[T]]) -> T:
+        """Run a read operation against one consistent snapshot."""
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply pending schema migrations; the versions applied."""
+
+    @abc.abstractmethod
+    def subscribe(self, mailbox_id: int) -> Subscription: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # --- accounts ----------------------------------------------------------------
+
+    async def create_account(self, name: str, *, quota_bytes: int = 0) -> Account:
+        return await self._write(lambda ctx: mb.create_account(name, quota_bytes))
+
+    async def find_account(self, name: str) -> Account | None:
+        return await self._read(lambda: mb.find_account(name))
+
+    async def list_accounts(self) -> list[Account]:
+        return await self._read(mb.list_accounts)
+
+    async def set_quota(self, account_id: int, quota_bytes: int) -> None:
+        await self._write(lambda ctx: mb.set_quota(account_id, quota_bytes))
+
+    async def delete_account(self, account_id: int) -> None:
+        await self._write(lambda ctx: mb.delete_account(ctx, account_id))
+
+    async def quota(self, account_id: int) -> QuotaUsage:
+        return await self._read(lambda: mb.quota(account_id))
+
+    # --- mailboxes ---------------------------------------------------------------
+
+    async def create_mailbox(self, account_id: int, name: str, *, special_use: frozenset[str] = frozenset(),
+                             subscribed: bool = True) -> Mailbox:
+        return await self._write(lambda ctx: mb.create_mailbox(account_id, name, special_use, subscribed))
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        return await self._read(lambda: mb.find_mailbox(account_id, name))
+
+    async def mailbox(self, mailbox_id: int) -> Mailbox:
+        return await self._read(lambda: mb.get_mailbox(mailbox_id))
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        return await self._read(lambda: mb.list_mailboxes(account_id))
+
+    async def rename_mailbox(self, mailbox_id: int, new_name: str) -> Mailbox:
+        return await self._write(lambda ctx: mb.rename_mailbox(ctx, mailbox_id, new_name))
+
+    async def delete_mailbox(self, mailbox_id: int) -> None:
+        await self._write(lambda ctx: mb.delete_mailbox(ctx, mailbox_id))
+
+    async def set_subscribed(self, mailbox_id: int, subscribed: bool) -> None:
+        await self._write(lambda ctx: mb.set_subscribed(mailbox_id, subscribed))
+
+    async def set_special_use(self, mailbox_id: int, special_use: frozenset[str]) -> None:
+        await self._write(lambda ctx: mb.set_special_use(mailbox_id, special_use))
+
+    async def status(self, mailbox_id: int) -> MailboxStatus:
+        return await self._read(lambda: mb.status(mailbox_id))
+
+    # --- messages ----------------------------------------------------------------
+
+    async def append(self, mailbox_id: int, messages: Sequence[NewMessage]) -> list[Appended]:
+        return await self._insert([(mailbox_id,)] * len(messages), messages)
+
+    async def deliver(self, mailbox_ids: Sequence[int], message: NewMessage) -> list[Appended]:
+        if not mailbox_ids:
+            return []
+        return await self._insert([tuple(mailbox_ids)], [message])
+
+    async def _insert(
+        self, targets: Sequence[tuple[int, ...]], messages: Sequence[NewMessage]
+    ) -> list[Appended]:
+        now = time.time()
+        staged: list[Staged] = []
+        try:
+            for m in messages:
+                staged.append(await stage(m.content))
+
+            def op(ctx: Ctx) -> Op[list[Appended]]:
+                entries = []
+                for boxes, m, s in zip(targets, messages, staged, strict=True):
+                    blob = yield from write_blob(s.data(), refs=len(boxes))
+                    date = now if m.internal_date is None else m.internal_date
+                    entries += [msg.Entry(b, blob, m.flags, date) for b in boxes]
+                return (yield from msg.insert_entries(ctx, entries))
+
+            return await self._write(op, offload=any(s.on_disk for s in staged))
+        finally:
+            for s in staged:
+                s.close()
+
+    async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]:
+        return await self._read(lambda: msg.select_messages(mailbox_id, uids))
+
+    async def read(self, blob: BlobRef) -> AsyncIterator[bytes]:
+        """The message bytes, one chunk (at most 256 KiB) at a time."""
+        seq = sent = 0
+        while True:
+            chunk = await self._read(functools.partial(read_chunk, blob.id, seq))
+            if chunk is None:
+                if sent != blob.size or seq == 0:
+                    # Gone (expunged everywhere) before or while being read: never hand
+                    # out a truncated message as if it were whole.
+                    raise NotFound(f"message bytes {blob.id} are gone")
+                return
+            if chunk:
+                sent += len(chunk)
+                yield chunk
+            seq += 1
+
+    async def store_flags(self, mailbox_id: int, uids: UidSet, op: FlagOp, flags: frozenset[str], *,
+                          unchanged_since: int | None = None) -> FlagsResult:
+        for flag in flags:
+            if not flag or any(c in flag for c in ' (){%*"]') or any(ord(c) < 0x21 for c in flag):
+                raise StoreError(f"invalid flag {flag!r}")  # RFC 9051 9: flag-keyword is an atom
+        return await self._write(
+            lambda ctx: msg.store_flags(ctx, mailbox_id, uids, op, flags, unchanged_since))
+
+    async def copy(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult:
+        return await self._write(lambda ctx: msg.copy(ctx, mailbox_id, uids, dest_mailbox_id))
+
+    async def move(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult:
+        return await self._write(lambda ctx: msg.move(ctx, mailbox_id, uids, dest_mailbox_id))
+
+    async def expunge(self, mailbox_id: int, uids: UidSet | None = None, *,
+                      deleted_only: bool = True) -> ExpungeResult:
+        return await self._write(lambda ctx: msg.expunge(ctx, mailbox_id, uids, deleted_only))
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        return await self._read(lambda: msg.changes_since(mailbox_id, modseq))
+
+    # --- copying between stores (mailward store copy) -------------------------------
+
+    async def schema_version(self) -> int:
+        return await self._read(schema.current_version)
+
+    async def is_empty(self) -> bool:
+        return await self._read(schema.is_empty)
+
+    async def count(self, table: str) -> int:
+        return await self._read(lambda: schema.count_rows(table))
+
+    async def dump(self, table: str, after: Row | None, limit: int) -> list[Row]:
+        return await self._read(lambda: schema.dump_rows(table, after, limit))
+
+    async def load(self, table: str, rows: list[Row]) -> None:
+        """Insert rows as they are (ids, UIDs and MODSEQs kept) into an empty store."""
+        await self._write(lambda ctx: schema.load_rows(table, rows))
+
+    @abc.abstractmethod
+    async def load_done(self) -> None:
+        """After loading: let generated ids continue after the largest loaded one."""
+
+    # --- queue -------------------------------------------------------------------
+
+    async def enqueue(self, envelope: Envelope, content: MessageSource) -> QueueEntry:
+        staged = await stage(content)
+        try:
+            return await self._write(lambda ctx: q.enqueue(ctx, envelope, staged.data()),
+                                     offload=staged.on_disk)
+        finally:
+            staged.close()
+
+    async def claim(self, worker: str, *, limit: int = 10, lease_seconds: float = 300.0) -> list[QueueEntry]:
+        return await self._write(lambda ctx: q.claim(ctx, worker, limit, lease_seconds))
+
+    async def retry_later(self, entry_id: int, worker: str, next_attempt: float, error: str) -> None:
+        await self._write(lambda ctx: q.retry_later(entry_id, worker, next_attempt, error))
+
+    async def give_up(self, entry_id: int, worker: str, error: str) -> None:
+        await self._write(lambda ctx: q.give_up(entry_id, worker, error))
+
+    async def finish(self, entry_id: int, worker: str) -> None:
+        await self._write(lambda ctx: q.finish(entry_id, worker))
+
+    async def queue_entries(self, status: QueueStatus | None = None) -> list[QueueEntry]:
+        return await self._read(lambda: q.entries(status))
