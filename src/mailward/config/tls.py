@@ -77,7 +77,8 @@ class SniCertificate:
 class TlsSettings:
     certificate: PathStr = setting(
         "certs/server.crt",
-        "PEM certificate chain (leaf first). Relative paths start at data_dir.",
+        "PEM certificate chain (leaf first). Relative paths start at data_dir. More "
+        "certificates, chosen by SNI: [[tls.sni]] tables with names, certificate and key.",
     )
     key: PathStr = setting(
         "certs/server.key",

@@ -1,0 +1,318 @@
+"""``mailward cert``: create, show, renew and pin certificates; write DH parameters.
+
+One certificate serves every protocol: several listeners may name the same pair.
+Keys are written mode 0600 whatever the umask, every file atomically, so a
+running server picks up a renewed pair without a restart and never sees half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_config_argument, fail, load_config
+from mailward.config.model import Config
+from mailward.tls import certs
+from mailward.tls.probe import ProbeError, check_pin, describe_der, fetch_certificate, split_host_port
+
+EXIT_PIN_MISMATCH = 3
+DEFAULT_DAYS = 365
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "cert",
+        help="create, show, renew and pin TLS certificates",
+        description="Create, show, renew and pin TLS certificates; write DH parameters.",
+    )
+    sub = parser.add_subparsers(title="cert commands", metavar="COMMAND")
+    parser.set_defaults(func=lambda _args: _usage(parser))
+    _register_create(sub)
+    _register_show(sub)
+    _register_renew(sub)
+    _register_fingerprint(sub)
+    _register_dhparams(sub)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _days(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 3650:
+        raise argparse.ArgumentTypeError("use 1 to 3650 days")
+    return value
+
+
+# --- create ----------------------------------------------------------------------
+
+
+def _register_create(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "create",
+        help="create a self-signed certificate",
+        description="Create a self-signed server certificate (SANs, serverAuth, CA:false). "
+        "Without --out, writes the [tls] certificate and key of the config.",
+    )
+    add_config_argument(p)
+    p.add_argument("--domain", help="the main name (default: hostname from the config)")
+    p.add_argument("--alt", action="append", default=[], metavar="NAME", help="another name (repeatable)")
+    p.add_argument("--days", type=_days, default=DEFAULT_DAYS, help="validity in days (default: 365)")
+    p.add_argument("--key-type", choices=certs.KEY_TYPES, default="ecdsa-p256", help="default: ecdsa-p256")
+    p.add_argument("--out", metavar="PREFIX", help="write PREFIX.crt and PREFIX.key")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_create)
+
+
+def _config_path(config: Config, path: str) -> Path:
+    """A path from the config; relative ones start at data_dir (as the loader does)."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else Path(config.data_dir) / candidate
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    config: Config | None = None
+    if args.domain is None or args.out is None:
+        config = load_config(args).config
+    domain = args.domain or (config.server_name if config else "")
+    if not domain:
+        return fail("no domain: give --domain NAME or set hostname in the config")
+    if args.out is not None:
+        cert_path, key_path = certs.pair_paths(Path(args.out))
+    else:
+        assert config is not None
+        cert_path = _config_path(config, config.tls.certificate)
+        key_path = _config_path(config, config.tls.key)
+    existing = [str(p) for p in (cert_path, key_path) if p.exists()]
+    if existing and not args.force:
+        return fail(f"{' and '.join(existing)} already exist: add --force to replace them")
+    for directory in {cert_path.parent, key_path.parent}:
+        directory.mkdir(parents=True, exist_ok=True)
+    key = certs.new_key(args.key_type)
+    try:
+        cert = certs.self_signed(key, [domain, *args.alt], args.days)
+    except ValueError as exc:
+        return fail(f"cannot create the certificate: {exc}")
+    certs.write_pair(cert_path, key_path, cert, key)
+    print(f"wrote {cert_path} (0644) and {key_path} (0600)")
+    _print_info(certs.describe(cert))
+    return EXIT_OK
+
+
+# --- show ------------------------------------------------------------------------
+
+
+def _register_show(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "show", help="show a certificate", description="Show a certificate file or a listener's."
+    )
+    add_config_argument(p)
+    p.add_argument("file", nargs="?", help="a PEM certificate file")
+    p.add_argument("--listener", metavar="NAME", help="the certificate of this listener")
+    p.set_defaults(func=cmd_show)
+
+
+def _listener_pair(args: argparse.Namespace) -> tuple[Path, Path] | str:
+    config = load_config(args).config
+    for listener in config.listener:
+        if listener.name == args.listener:
+            tls = listener.tls_options
+            return _config_path(config, tls.certificate), _config_path(config, tls.key)
+    names = ", ".join(listener.name for listener in config.listener) or "none"
+    return f'no listener named "{args.listener}" (listeners: {names})'
+
+
+def _target(args: argparse.Namespace) -> tuple[Path, Path | None] | str:
+    if (args.file is None) == (args.listener is None):
+        return "name a certificate FILE or --listener NAME (one of them)"
+    if args.listener is not None:
+        return _listener_pair(args)
+    return Path(args.file), None
+
+
+def _read_chain(path: Path) -> list[Any] | str:
+    try:
+        return certs.load_chain(path.read_bytes())
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    except ValueError:
+        return f"{path} holds no PEM certificate"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    target = _target(args)
+    if isinstance(target, str):
+        return fail(target)
+    chain = _read_chain(target[0])
+    if isinstance(chain, str):
+        return fail(chain)
+    print(f"file:        {target[0]}")
+    _print_info(certs.describe(chain[0]))
+    if len(chain) > 1:
+        issuers = ", ".join(c.subject.rfc4514_string() for c in chain[1:])
+        print(f"chain:       {len(chain) - 1} more certificate(s): {issuers}")
+    return EXIT_OK
+
+
+def _print_info(info: certs.CertInfo) -> None:
+    for line in info.lines():
+        print(line)
+
+
+# --- renew -----------------------------------------------------------------------
+
+
+def _register_renew(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "renew",
+        help="renew a self-signed certificate",
+        description="A new self-signed certificate for the same names and key (or --new-key), "
+        "written atomically: a running server picks it up.",
+    )
+    add_config_argument(p)
+    p.add_argument("file", nargs="?", help="the certificate file (its key: same name ending .key)")
+    p.add_argument("--listener", metavar="NAME", help="the certificate of this listener")
+    p.add_argument("--key", metavar="FILE", help="the key file, when not FILE with .key")
+    p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
+    p.add_argument("--days", type=_days, default=DEFAULT_DAYS, help="validity in days (default: 365)")
+    p.add_argument("--force", action="store_true", help="renew even a certificate a CA issued")
+    p.set_defaults(func=cmd_renew)
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    target = _target(args)
+    if isinstance(target, str):
+        return fail(target)
+    cert_path, key_path = target
+    if args.key:
+        key_path = Path(args.key)
+    elif key_path is None:
+        key_path = cert_path.with_suffix(".key")
+    chain = _read_chain(cert_path)
+    if isinstance(chain, str):
+        return fail(chain)
+    old = chain[0]
+    if old.issuer != old.subject and not args.force:
+        return fail(
+            f"{cert_path} was issued by {old.issuer.rfc4514_string()}: renew it with that CA "
+            "(or add --force to replace it with a self-signed one)"
+        )
+    try:
+        key = certs.load_key(key_path.read_bytes(), None)
+    except certs.KeyPassphraseNeeded:
+        return fail(f"{key_path} is encrypted: renew with --new-key, or decrypt it first")
+    except OSError as exc:
+        return fail(f"cannot read {key_path}: {exc.strerror}")
+    except ValueError:
+        return fail(f"{key_path} holds no usable PEM private key")
+    if certs.public_der(key) != certs.public_der(old):
+        return fail(f"{key_path} is not the key of {cert_path}: name the right one with --key")
+    new_key: certs.PrivateKey | None = None
+    if args.new_key:
+        new_key = certs.new_key(_key_type_of(key))
+        key = new_key
+    cert = certs.renewed(old, key, args.days)
+    certs.write_pair(cert_path, key_path, cert, new_key)
+    print(
+        f"renewed {cert_path}" + (f" with a new key in {key_path}" if new_key else f" (same key, {key_path})")
+    )
+    _print_info(certs.describe(cert))
+    return EXIT_OK
+
+
+def _key_type_of(key: certs.PrivateKey) -> certs.KeyType:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa-2048" if key.key_size <= 2048 else "rsa-3072"
+    return "ecdsa-p256"
+
+
+# --- fingerprint -----------------------------------------------------------------
+
+
+def _register_fingerprint(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "fingerprint",
+        help="show (and pin) a server's certificate",
+        description="Connect to a server, show its certificate's fingerprints and validity. "
+        "With --pin FILE, record it on first use and exit 3 when it changes.",
+    )
+    p.add_argument("address", metavar="HOST:PORT")
+    p.add_argument("--starttls", choices=("smtp", "imap", "pop3"), help="speak STARTTLS first")
+    p.add_argument("--pin", metavar="FILE", help="trust-on-first-use record of fingerprints")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds (default: 15)")
+    p.set_defaults(func=cmd_fingerprint)
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    try:
+        host, port = split_host_port(args.address)
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        probed = fetch_certificate(host, port, args.starttls, timeout=args.timeout)
+    except ProbeError as exc:
+        return fail(str(exc))
+    info = describe_der(probed.der)
+    print(f"server:      {host}:{port} ({probed.version}, {probed.cipher})")
+    _print_info(info)
+    if not args.pin:
+        return EXIT_OK
+    result = check_pin(Path(args.pin), host, port, info.sha256)
+    if result.state == "first-use":
+        print(f"pinned:      first use, recorded in {args.pin}")
+        return EXIT_OK
+    if result.state == "match":
+        print(f"pinned:      matches the fingerprint recorded in {args.pin}")
+        return EXIT_OK
+    bar = "@" * 70
+    print(
+        f"{bar}\n"
+        f"WARNING: THE CERTIFICATE OF {host}:{port} HAS CHANGED!\n"
+        f"recorded: {result.recorded}\n"
+        f"now:      {info.sha256}\n"
+        "Someone may be intercepting the connection, or the server got a new certificate.\n"
+        f"Check with the server's admin; if the change is expected, remove the line for\n"
+        f"{host.lower()}:{port} from {args.pin} and run this again.\n"
+        f"{bar}",
+        file=sys.stderr,
+    )
+    return EXIT_PIN_MISMATCH
+
+
+# --- dhparams --------------------------------------------------------------------
+
+
+def _register_dhparams(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "dhparams",
+        help="write DH parameters for dhe = true",
+        description="Generate DH parameters (PEM). 2048 bits takes seconds to minutes, 4096 much longer.",
+    )
+    p.add_argument("--bits", type=int, choices=(2048, 3072, 4096), default=2048, help="default: 2048")
+    p.add_argument("--out", metavar="FILE", required=True)
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_dhparams)
+
+
+def cmd_dhparams(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        return fail(f"{out} already exists: add --force to replace it")
+    print(f"generating {args.bits}-bit DH parameters (this takes a while) ...", file=sys.stderr)
+    started = dt.datetime.now(dt.UTC)
+    data = certs.generate_dhparams(args.bits)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    certs.write_atomic(out, data, 0o644)
+    took = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    print(f'wrote {out} ({args.bits} bits, {took:.0f} s); use it with dhe = true, dhparams = "{out}"')
+    return EXIT_OK
+
+
+__all__ = ["EXIT_PIN_MISMATCH", "EXIT_PROBLEMS", "register"]
