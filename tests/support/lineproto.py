@@ -7,10 +7,7 @@ being received), ``CRASH`` (the handler raises), ``QUIT``.
 
 from __future__ import annotations
 
-import ssl
-from pathlib import Path
-
-from mailward.config import Config, ListenerSettings, Problem, ProtocolRules
+from mailward.config import Config, ListenerSettings, ProtocolRules
 from mailward.server import registry
 from mailward.server.connection import Connection
 from mailward.server.registry import ListenerTemplate, ProtocolSpec
@@ -72,32 +69,3 @@ SPEC = ProtocolSpec(
 
 def register() -> None:
     registry.register(SPEC)
-
-
-class FileContextSource:
-    """A server context from a certificate and key file, re-read on reload."""
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.cert, self.key = cert, key
-        self.reloads = 0
-        self._context = self._build()
-
-    def _build(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def current(self) -> ssl.SSLContext:
-        return self._context
-
-    def reload(self) -> list[Problem]:
-        try:
-            self._context = self._build()
-        except (OSError, ssl.SSLError) as exc:
-            return [Problem("tls.certificate", f"cannot load: {exc}", "fix the file")]
-        self.reloads += 1
-        return []
-
-    def changed_on_disk(self) -> bool:
-        return False

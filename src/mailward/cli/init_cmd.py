@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from mailward import files
-from mailward.cli.common import EXIT_OK, EXIT_USAGE, fail
+from mailward.cli.common import EXIT_OK, fail
 from mailward.config.sample import render
+from mailward.config.secrets import SecretsSettings
+from mailward.config.tls import TlsSettings
+from mailward.secrets import SecretPaths, create_master_key
 from mailward.server.registry import protocols
+from mailward.tls import certs
 
 SYSTEM_CONFIG_DIR = "/etc/mailward"
 SYSTEM_DATA_DIR = "/var/lib/mailward"
@@ -61,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if os.geteuid() == 0:
             uid, gid = entry.pw_uid, entry.pw_gid
         elif os.geteuid() != entry.pw_uid:
-            print(f"mailward: only root can give files to {args.user}", flush=True)
-            return EXIT_USAGE
+            return fail(f"only root can give files to {args.user}: run init as root or as {args.user}")
 
     hostname = args.hostname or socket.getfqdn()
     values: dict[str, Any] = {"hostname": hostname, "data_dir": data_value}
@@ -73,12 +76,43 @@ def run(args: argparse.Namespace) -> int:
     files.make_dir(config_path.parent)
     files.make_dir(data_dir, uid=uid, gid=gid)
     # the config holds no secrets (those are sealed): root owns it, the server's group reads it
-    files.write_atomic(config_path, text.encode(), CONFIG_MODE, gid=gid)
+    files.write_atomic(config_path, text.encode(), CONFIG_MODE, owner=(-1, gid))
     print(f"wrote {config_path}")
     print(f"data directory {data_dir}")
+    _certificate(data_dir, hostname, uid, gid)
+    _master_key(data_dir, uid, gid)
     print(f"next: mailward config check -c {config_path}")
     print(f"then: mailward serve -c {config_path}")
     return EXIT_OK
+
+
+def _certificate(data_dir: Path, hostname: str, uid: int, gid: int) -> None:
+    """A self-signed certificate for ``hostname`` where [tls] looks by default; kept if present."""
+    defaults = TlsSettings()
+    cert_path, key_path = data_dir / defaults.certificate, data_dir / defaults.key
+    if cert_path.exists() or key_path.exists():
+        print(f"kept the certificate {cert_path}")
+        return
+    files.make_dir(cert_path.parent, uid=uid, gid=gid)
+    key = certs.new_key("ecdsa-p256")
+    cert = certs.self_signed(key, [hostname], days=365)
+    certs.write_pair(cert_path, key_path, cert, key)
+    for path in (cert_path, key_path):
+        os.chown(path, uid, gid)
+    print(f"self-signed certificate for {hostname} (valid 365 days): {cert_path}")
+    print(f"  SHA-256 fingerprint {certs.cert_fingerprint(cert)}")
+
+
+def _master_key(data_dir: Path, uid: int, gid: int) -> None:
+    """The key that seals `mailward secret` values; never replaced (the store would be lost)."""
+    paths = SecretPaths.of(SecretsSettings(), data_dir)
+    if paths.key_file.exists():
+        print(f"kept the master key {paths.key_file}")
+        return
+    files.make_dir(paths.key_file.parent, 0o700, uid=uid, gid=gid)
+    create_master_key(paths.key_file)
+    os.chown(paths.key_file, uid, gid)
+    print(f"master key for secrets: {paths.key_file} (back it up; mode 0600)")
 
 
 def _listeners(dev_ports: bool) -> list[dict[str, Any]]:

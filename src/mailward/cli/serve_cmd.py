@@ -12,13 +12,14 @@ import sys
 from typing import Any
 
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
-from mailward.config import ConfigError, ListenerSettings, LoadedConfig, Severity, load
+from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
 from mailward.server.app import ReloadReport, Server, TlsFactory
-from mailward.server.connection import ReloadableContextSource
-from mailward.server.preflight import preflight
+from mailward.server.preflight import preflight, secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
 from mailward.server.sockets import BindError, bind
+from mailward.tls.context import ServerContextSource
+from mailward.tls.source import source_for_listener
 
 log = logging.getLogger("mailward.server")
 
@@ -75,13 +76,23 @@ def run(args: argparse.Namespace) -> int:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    return int(runner(serve(loaded, sockets, args.config, tls_source)))
+    return int(runner(serve(loaded, sockets, args.config, tls_factory(config))))
 
 
-def tls_source(settings: ListenerSettings) -> ReloadableContextSource:
-    from mailward.tls.source import source_for_listener  # noqa: PLC0415
+def tls_factory(config: Config) -> TlsFactory:
+    """Builds each listener's TLS context source, naming its settings' key path in problems."""
+    secrets = secret_source(config)
+    index = {listener.name: i for i, listener in enumerate(config.listener)}
 
-    return source_for_listener(settings)
+    def build(settings: ListenerSettings) -> ServerContextSource:
+        return source_for_listener(
+            settings,
+            key_prefix=tls_prefix(config, index[settings.name]) if settings.name in index else None,
+            hostname=config.server_name,
+            resolve_secret=secrets.resolve,
+        )
+
+    return build
 
 
 async def serve(
@@ -135,6 +146,8 @@ def _reread(config_path: str) -> LoadedConfig | None:
 def _log_report(report: ReloadReport) -> None:
     for problem in report.problems:
         log.error("reload: %s: previous TLS settings stay in use", problem)
+    for problem in report.warnings:
+        log.warning("reload: %s", problem)
     log.info("reload: applied: %s", ", ".join(report.applied) or "nothing changed")
     if report.needs_restart:
         log.warning("reload: needs a restart: %s", "; ".join(report.needs_restart))

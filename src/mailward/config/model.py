@@ -7,8 +7,11 @@ import socket
 from dataclasses import dataclass
 from typing import Literal
 
+from mailward.config.auth import AuthSettings
 from mailward.config.limits import LimitsSettings
 from mailward.config.schema import PathStr, positive, setting
+from mailward.config.secrets import SecretsSettings
+from mailward.config.store import StoreSettings
 from mailward.config.tls import TlsSettings
 
 TlsMode = Literal["none", "starttls", "starttls-required", "implicit"]
@@ -145,6 +148,11 @@ class Config:
     )
     tls: TlsSettings = setting(TlsSettings(), "TLS policy shared by every listener.")
     limits: LimitsSettings = setting(LimitsSettings(), "Limits shared by every listener.")
+    store: StoreSettings = setting(StoreSettings(), "Where mail, accounts and the queue are kept.")
+    secrets: SecretsSettings = setting(
+        SecretsSettings(), "The sealed secret store that `secret:NAME` values come from."
+    )
+    auth: AuthSettings = setting(AuthSettings(), "Login throttling, shared by every protocol.")
     listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
 
     @property

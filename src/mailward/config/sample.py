@@ -48,16 +48,25 @@ def _render_keys(cls: type[Any], values: Mapping[str, Any], skip: Sequence[str] 
     return out
 
 
+def _render_sections(cls: type[Any], prefix: str) -> list[str]:
+    """Every nested table of ``cls``, with its keys, then its own nested tables."""
+    out: list[str] = []
+    for f, _hint in fields_of(cls):
+        default = _default(f)
+        if not _is_section(default) or not f.metadata.get("sample", True):
+            continue
+        name = f"{prefix}{f.name}"
+        out.extend(["", f"[{name}]", *_comment(f.metadata["doc"]), ""])
+        out.extend(_render_keys(type(default), {}))
+        out.extend(_render_sections(type(default), f"{name}."))
+    return out
+
+
 def render(values: Mapping[str, Any], listeners: Sequence[Mapping[str, Any]], header: str) -> str:
     """The sample file: ``values`` are global settings to set, ``listeners`` the [[listener]]s."""
     out = [*_comment(header), ""]
     out.extend(_render_keys(Config, values))
-    for f, _hint in fields_of(Config):
-        default = _default(f)
-        if not _is_section(default) or not f.metadata.get("sample", True):
-            continue
-        out.extend(["", f"[{f.name}]", *_comment(f.metadata["doc"]), ""])
-        out.extend(_render_keys(type(default), {}))
+    out.extend(_render_sections(Config, ""))
     out.append("")
     if not listeners:
         out.extend(_comment("No protocol in this build has listeners yet; [[listener]] tables go here."))

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Problem
+from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Problem, Severity
 from mailward.server.connection import ReloadableContextSource
 from mailward.server.listener import Listener
 from mailward.server.registry import ProtocolSpec
@@ -31,7 +31,13 @@ TlsFactory = Callable[[ListenerSettings], ReloadableContextSource]
 class ReloadReport:
     applied: tuple[str, ...] = ()
     needs_restart: tuple[str, ...] = ()
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Problem, ...] = ()  # errors: what they concern was not applied
+    warnings: tuple[Problem, ...] = ()  # applied, but worth a look (e.g. a certificate expiring)
+
+
+def _split(problems: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    return errors, [p for p in problems if p.severity is not Severity.ERROR]
 
 
 class Server:
@@ -94,6 +100,7 @@ class Server:
         applied: list[str] = []
         restart: list[str] = []
         problems: list[Problem] = []
+        warnings: list[Problem] = []
         for f in dataclasses.fields(Config):
             if f.name == "listener" or getattr(old, f.name) == getattr(new.config, f.name):
                 continue
@@ -108,9 +115,9 @@ class Server:
             restart.append(f"listener {name} added")
         for name, listener in self.listeners.items():
             if name in new_listeners:
-                self._reload_listener(listener, new_listeners[name], applied, restart, problems)
+                self._reload_listener(listener, new_listeners[name], applied, restart, problems, warnings)
         self.loaded = dataclasses.replace(new, config=dataclasses.replace(new.config, listener=old.listener))
-        return ReloadReport(tuple(dict.fromkeys(applied)), tuple(restart), tuple(problems))
+        return ReloadReport(tuple(dict.fromkeys(applied)), tuple(restart), tuple(problems), tuple(warnings))
 
     def _reload_listener(
         self,
@@ -119,6 +126,7 @@ class Server:
         applied: list[str],
         restart: list[str],
         problems: list[Problem],
+        warnings: list[Problem],
     ) -> None:
         old = listener.settings
         changed = [
@@ -141,10 +149,10 @@ class Server:
                 problems.extend(exc.problems)
                 return  # keep the old settings and context whole
         else:
-            trouble = listener.tls_source.reload()
-            if trouble:
-                problems.extend(trouble)
-            else:
+            errors, cautions = _split(listener.tls_source.reload())
+            problems.extend(errors)
+            warnings.extend(cautions)
+            if not errors:
                 applied.append(f"listener {old.name}: certificates re-read")
         listener.settings = new
         live = [name for name in changed if name in _LIVE_LISTENER_FIELDS]
@@ -155,11 +163,13 @@ class Server:
         """Reload the TLS contexts whose files changed on disk."""
         applied: list[str] = []
         problems: list[Problem] = []
+        warnings: list[Problem] = []
         for listener in self.listeners.values():
             source = listener.tls_source
             if source is not None and source.changed_on_disk():
-                trouble = source.reload()
-                problems.extend(trouble)
-                if not trouble:
+                errors, cautions = _split(source.reload())
+                problems.extend(errors)
+                warnings.extend(cautions)
+                if not errors:
                     applied.append(f"listener {listener.name}: certificates re-read")
-        return ReloadReport(tuple(applied), (), tuple(problems))
+        return ReloadReport(tuple(applied), (), tuple(problems), tuple(warnings))

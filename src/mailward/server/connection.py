@@ -32,7 +32,7 @@ class ReloadableContextSource(ContextSource, Protocol):
     """A context source the server can refresh (SIGHUP, or its files changed on disk)."""
 
     def reload(self) -> list[Problem]:
-        """Re-read the files; on problems keep the old context and return them."""
+        """Re-read the files; on errors keep the old context. Returns errors and warnings."""
         ...
 
     def changed_on_disk(self) -> bool:
@@ -215,7 +215,9 @@ class Connection:
 
         Bytes the client sent before the handshake and the handler has not read
         are discarded (RFC 3207 section 4.2: nothing from before TLS may be
-        acted on after it; the CVE-2011-0411 class of injection).
+        acted on after it; the CVE-2011-0411 class of injection). For STARTTLS,
+        call this right after writing the go-ahead reply, with no ``await``
+        between: the client's handshake must not reach the plaintext buffer.
         """
         if self._tls_source is None:
             raise RuntimeError("start_tls on a listener without TLS")

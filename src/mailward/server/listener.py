@@ -81,9 +81,14 @@ class Listener:
             self.tls_source if self.settings.tls != "none" else None,
             ConnectionLog(log, {"conn": conn_id}),
         )
+        if self.settings.tls == "implicit":
+            # the ClientHello may arrive before the handshake starts: leave it in the
+            # socket for the TLS layer, not in the plaintext buffer start_tls discards
+            stream.transport.pause_reading()
         refusal = self._over_limit(peer[0])
         if refusal:
-            conn.write(self.spec.busy_reply)
+            if self.settings.tls != "implicit":  # a TLS client could not read a plaintext reply
+                conn.write(self.spec.busy_reply)
             conn.close()
             self._log_end(conn, time.monotonic(), refusal)
             return

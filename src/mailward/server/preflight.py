@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterable
 
 from mailward.config import Config, Problem, Severity
 from mailward.config.access import Identity, Want, check
+from mailward.config.store import check_store
+from mailward.secrets import LazySecrets, SecretPaths
 from mailward.server.sockets import BindError, bind
+from mailward.tls.checks import check_tls, pairs_of
 
 Check = Callable[[Config, Identity], Iterable[Problem]]
 
@@ -109,7 +112,48 @@ def check_readable(key: str, path: str, who: Identity) -> Iterable[Problem]:
         yield Problem(key, message, denied.fix)
 
 
-CHECKS: tuple[Check, ...] = (check_user, check_data_dir, check_listeners)
+def tls_prefix(config: Config, index: int) -> str:
+    """Where a listener's TLS problems are reported: ``tls`` when it only inherits."""
+    listener = config.listener[index]
+    return "tls" if listener.tls_options == config.tls else f"listener[{index}].tls_options"
+
+
+def secret_source(config: Config) -> LazySecrets:
+    return LazySecrets(SecretPaths.of(config.secrets, config.data_dir))
+
+
+def check_tls_material(config: Config, who: Identity) -> Iterable[Problem]:
+    """Each distinct TLS setting of a TLS listener: policy, files (as ``who`` reads them), keys."""
+    checked: set[str] = set()
+    secrets = secret_source(config)
+    for index, listener in enumerate(config.listener):
+        prefix = tls_prefix(config, index)
+        if listener.tls == "none" or prefix in checked:
+            continue
+        checked.add(prefix)
+        settings = listener.tls_options
+        unreadable: list[Problem] = []
+        for pair in pairs_of(settings, prefix):
+            unreadable.extend(check_readable(f"{pair.prefix}.certificate", pair.certificate, who))
+            unreadable.extend(check_readable(f"{pair.prefix}.key", pair.key, who))
+        yield from unreadable
+        said = {p.key for p in unreadable}
+        for problem in check_tls(settings, prefix, config.server_name, resolve_secret=secrets.resolve):
+            if problem.key not in said:  # one message per file: the one naming the service user
+                yield problem
+
+
+def check_store_settings(config: Config, who: Identity) -> Iterable[Problem]:
+    return check_store(config.store)
+
+
+CHECKS: tuple[Check, ...] = (
+    check_user,
+    check_data_dir,
+    check_listeners,
+    check_tls_material,
+    check_store_settings,
+)
 
 
 def preflight(config: Config, extra: Iterable[Check] = ()) -> list[Problem]:

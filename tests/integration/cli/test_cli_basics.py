@@ -40,6 +40,11 @@ def test_init_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     assert mode(target) == 0o750
     assert mode(target / "data") == 0o750
     assert mode(target / "mailward.toml") == 0o640
+    assert mode(target / "data" / "certs") == 0o750
+    assert mode(target / "data" / "certs" / "server.crt") == 0o644
+    assert mode(target / "data" / "certs" / "server.key") == 0o600
+    assert mode(target / "data" / "secrets") == 0o700
+    assert mode(target / "data" / "secrets" / "master.key") == 0o600
     text = (target / "mailward.toml").read_text()
     assert 'hostname = "mail.example.org"' in text
     assert 'data_dir = "data"' in text
@@ -158,3 +163,40 @@ def test_check_unknown_user(tmp_path: Path) -> None:
         f'{path}:2: user: no such user "no-such-user-here": create it: useradd --system --home-dir {tmp_path} '
         "--shell /usr/sbin/nologin no-such-user-here" in result.stderr.splitlines()
     )
+
+
+def test_init_force_keeps_key_material(tmp_path: Path) -> None:
+    assert mailward("init", "--dir", str(tmp_path)).returncode == 0
+    key = (tmp_path / "data" / "secrets" / "master.key").read_bytes()
+    cert = (tmp_path / "data" / "certs" / "server.crt").read_bytes()
+    again = mailward("init", "--dir", str(tmp_path), "--force")
+    assert again.returncode == 0
+    assert "kept the master key" in again.stdout and "kept the certificate" in again.stdout
+    assert (tmp_path / "data" / "secrets" / "master.key").read_bytes() == key
+    assert (tmp_path / "data" / "certs" / "server.crt").read_bytes() == cert
+
+
+def test_check_reports_tls_key_readable_by_others(tmp_path: Path) -> None:
+    assert mailward("init", "--dir", str(tmp_path), "--hostname", "localhost").returncode == 0
+    key = tmp_path / "data" / "certs" / "server.key"
+    key.chmod(0o644)
+    config = tmp_path / "mailward.toml"
+    with config.open("a") as f:
+        f.write('[[listener]]\nname = "tls"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "implicit"\n')
+    result = mailward("config", "check", "-c", str(config))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if ": tls.key: " in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(f"chmod 600 {key}"), lines[0]
+
+
+def test_check_reports_missing_certificate_once(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[[listener]]\nname = "tls"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "implicit"\n'
+    )
+    result = mailward("config", "check", "-c", str(config))
+    assert result.returncode == 1
+    certificate = [line for line in result.stderr.splitlines() if "tls.certificate:" in line]
+    assert certificate == [
+        f"{config}: tls.certificate: {tmp_path / 'certs' / 'server.crt'} does not exist: create it or correct the path"
+    ]

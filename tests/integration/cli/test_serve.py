@@ -131,3 +131,31 @@ def test_serve_as_unprivileged_user(open_tmp: Path) -> None:
         assert running.wait() == 0
     finally:
         running.stop()
+
+
+def test_serve_implicit_tls_with_the_init_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    assert mailward("init", "--dir", str(tmp_path), "--hostname", "localhost").returncode == 0
+    config = tmp_path / "mailward.toml"
+    with config.open("a") as f:
+        f.write('[[listener]]\nname = "tls"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "implicit"\n')
+    running = Running("serve", "-c", str(config))
+    try:
+        port = int(
+            running.wait_for(r"listening: tls line \(plain, tls implicit\) on 127\.0\.0\.1:(\d+)").group(1)
+        )
+        context = ssl.create_default_context(cafile=str(tmp_path / "data" / "certs" / "server.crt"))
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as sock,
+            sock.makefile("rb") as stream,
+        ):
+            assert stream.readline() == b"+OK ready\r\n"
+            sock.sendall(b"TLS?\r\n")
+            assert stream.readline().startswith(b"TLSv1.3/")
+        running.wait_for(r"listener=tls .* tls=TLSv1\.3/\S+ .*outcome=closed by client")
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0
+    finally:
+        running.stop()

@@ -10,6 +10,8 @@ import pytest
 
 from mailward.config import ListenerSettings
 from mailward.server.app import Server
+from mailward.tls.context import ServerContextSource
+from mailward.tls.source import source_for_listener
 from support import lineproto
 from support.lineserver import Client, StartServer, load_text
 from support.pki import TestCA
@@ -17,7 +19,7 @@ from support.pki import TestCA
 
 @pytest.fixture
 def ca(tmp_path: Path) -> TestCA:
-    ca = TestCA(tmp_path / "pki")
+    ca = TestCA(tmp_path / "certs")  # the server pair lands where [tls] looks by default
     ca.issue("server", ("localhost", "127.0.0.1"))
     return ca
 
@@ -31,8 +33,8 @@ def client_tls(ca: TestCA) -> ssl.SSLContext:
 async def start_server(tmp_path: Path, ca: TestCA) -> AsyncIterator[StartServer]:
     servers: list[Server] = []
 
-    def tls_factory(settings: ListenerSettings) -> lineproto.FileContextSource:
-        return lineproto.FileContextSource(ca.directory / "server.crt", ca.directory / "server.key")
+    def tls_factory(settings: ListenerSettings) -> ServerContextSource:
+        return source_for_listener(settings, hostname="localhost")
 
     async def start(text: str) -> Server:
         server = Server(load_text(tmp_path, text), {"line": lineproto.SPEC}, tls_factory)
