@@ -43,7 +43,8 @@ def _libssl() -> Any:
     if _lib_loaded:
         return _lib
     _lib_loaded = True
-    if sys.implementation.name != "cpython" or not (3, 11) <= sys.version_info[:2] <= (3, 14):
+    # the same CPython range as tls/native.py: the struct layouts were checked there
+    if sys.implementation.name != "cpython" or not (3, 11) <= sys.version_info[:2] <= (3, 13):
         return None
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         return None  # the object header differs in free-threaded builds

@@ -18,6 +18,7 @@ from mailward.secrets import (
     SecretPaths,
     check_name,
     locked,
+    open_locked,
     open_store,
     rotate_key,
 )
@@ -91,7 +92,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         return fail("the value is empty; nothing was changed")
     try:
         with locked(paths.store_file):
-            store = open_store(paths)
+            store = open_locked(paths)
             existed = args.name in store
             store.set(args.name, value)
             store.save()
@@ -117,7 +118,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     paths = _paths(args)
     try:
         with locked(paths.store_file):
-            store = open_store(paths)
+            store = open_locked(paths)
             if not store.remove(args.name):
                 return fail(f'no secret "{args.name}" in {paths.store_file}')
             store.save()

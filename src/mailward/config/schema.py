@@ -247,3 +247,16 @@ def non_negative(value: float) -> tuple[str, str] | None:
     if value < 0:
         return (f"must not be negative, got {value}", "use 0 or more")
     return None
+
+
+SECRET_PREFIX = "secret:"  # noqa: S105 - a reference prefix, not a password
+
+
+def secret_reference(value: str) -> tuple[str, str] | None:
+    """A password setting: empty, or ``secret:NAME``; never the password itself."""
+    if value and not (value.startswith(SECRET_PREFIX) and len(value) > len(SECRET_PREFIX)):
+        return (
+            "a password is never written in the config itself",
+            'store it with `mailward secret set NAME` and write "secret:NAME" here',
+        )
+    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailward.config.problems import Problem, Severity
-from mailward.config.schema import PathStr, positive, setting
+from mailward.config.schema import PathStr, positive, secret_reference, setting
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 WEAK_SSLMODES = ("disable", "allow", "prefer", "require")
@@ -26,7 +26,8 @@ class PostgresSettings:
     dbname: str = setting("mailward", "Database name.")
     user: str = setting("mailward", "Database user.")
     password: str = setting("", 'Password, best as "secret:NAME" (see `mailward secret set`). '
-                            "Empty: none (client certificate or peer authentication).")
+                            "Empty: none (client certificate or peer authentication).",
+                            check=secret_reference)
     sslmode: SslMode = setting(
         "verify-full",
         "verify-full checks the server's certificate and name; anything weaker lets a machine in the "

@@ -27,18 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mailward.config.schema import PathStr, setting
-
-SECRET_PREFIX = "secret:"  # noqa: S105 - a reference prefix, not a password
-
-
-def _check_passphrase(value: str) -> tuple[str, str] | None:
-    if value and not (value.startswith(SECRET_PREFIX) and len(value) > len(SECRET_PREFIX)):
-        return (
-            "a key passphrase is never written in the config itself",
-            'store it with `mailward secret set NAME` and write key_passphrase = "secret:NAME"',
-        )
-    return None
+from mailward.config.schema import PathStr, secret_reference, setting
 
 
 def _check_names(value: tuple[str, ...]) -> tuple[str, str] | None:
@@ -69,7 +58,7 @@ class SniCertificate:
     certificate: PathStr = setting("", "PEM certificate chain (leaf first).")
     key: PathStr = setting("", "PEM private key of the certificate; mode 0600.")
     key_passphrase: str = setting(
-        "", 'Passphrase of an encrypted key, as "secret:NAME".', check=_check_passphrase
+        "", 'Passphrase of an encrypted key, as "secret:NAME".', check=secret_reference
     )
 
 
@@ -88,7 +77,7 @@ class TlsSettings:
         "",
         'Passphrase of an encrypted key, as "secret:NAME" (see `mailward secret`). '
         "Empty: the key file is not encrypted.",
-        check=_check_passphrase,
+        check=secret_reference,
     )
     sni: tuple[SniCertificate, ...] = setting(
         (),

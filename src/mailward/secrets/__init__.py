@@ -10,7 +10,7 @@ from mailward.secrets.errors import MasterKeyError, SealedStoreError, SecretErro
 from mailward.secrets.masterkey import ENV_VAR, MasterKey, create_master_key, load_master_key
 from mailward.secrets.resolve import PREFIX, SecretSource, is_reference, resolve, resolve_all
 from mailward.secrets.store import SealedStore, check_name, locked
-from mailward.secrets.vault import LazySecrets, SecretPaths, open_store, rotate_key
+from mailward.secrets.vault import LazySecrets, SecretPaths, open_locked, open_store, rotate_key
 
 __all__ = [
     "ENV_VAR",
@@ -29,6 +29,7 @@ __all__ = [
     "is_reference",
     "load_master_key",
     "locked",
+    "open_locked",
     "open_store",
     "resolve",
     "resolve_all",

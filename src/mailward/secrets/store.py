@@ -28,7 +28,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def _derive(key: bytes, label: str, length: int = 32) -> bytes:
 @dataclass(frozen=True)
 class _Keys:
     aead: AESGCM
-    mac: bytes
+    mac: bytes = field(repr=False)  # never in a repr or a traceback
     key_id: str
     source: str
 

@@ -55,6 +55,16 @@ def open_store(paths: SecretPaths, environ: Mapping[str, str] | None = None) -> 
 
     Finishes or discards an interrupted key rotation first (see the module doc).
     """
+    try:
+        with locked(paths.store_file):  # never recover while a rotation is under way
+            return open_locked(paths, environ)
+    except PermissionError:
+        # a reader that may not write here leaves recovery to whoever can
+        return SealedStore.open(paths.store_file, load_master_key(paths.key_file, environ))
+
+
+def open_locked(paths: SecretPaths, environ: Mapping[str, str] | None = None) -> SealedStore:
+    """open_store for a caller holding the store lock."""
     master = load_master_key(paths.key_file, environ)
     if master.path is not None:
         master = _recover_rotation(master, paths.store_file)
@@ -91,7 +101,7 @@ def rotate_key(paths: SecretPaths, environ: Mapping[str, str] | None = None) -> 
     the old one via ``mailward secret``, which is why this is refused rather than guessed).
     """
     with locked(paths.store_file):
-        store = open_store(paths, environ)
+        store = open_locked(paths, environ)
         old = store.master
         if old.path is None:
             raise MasterKeyError(

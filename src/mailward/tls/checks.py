@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from mailward.config.problems import Problem, Severity
-from mailward.config.tls import SECRET_PREFIX, TlsSettings
+from mailward.config.schema import SECRET_PREFIX
+from mailward.config.tls import TlsSettings
 from mailward.tls import certs
 from mailward.tls.policy import resolve_policy
 

@@ -145,7 +145,12 @@ class PostgresStore(SqlStore):
             await store._pool.close()
             raise
         store._listener = asyncio.create_task(store._listen(probe), name="mailward-pg-listen")
-        await store._listening.wait()
+        try:
+            await asyncio.wait_for(store._listening.wait(), settings.connect_timeout)
+        except TimeoutError:
+            store._listener.cancel()
+            await store._pool.close()
+            raise StoreUnavailable("the change feed (LISTEN) did not start") from None
         return store
 
     async def migrate(self) -> list[int]:
@@ -231,7 +236,12 @@ class PostgresStore(SqlStore):
                     self._listening.set()
                     delay = 0.1
                     async for note in conn.notifies():
-                        self._hub.publish(feed.decode(note.payload))
+                        try:
+                            event = feed.decode(note.payload)
+                        except (ValueError, KeyError):  # any database user can NOTIFY this channel
+                            log.warning("change feed: ignored a malformed notification")
+                            continue
+                        self._hub.publish(event)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("change feed connection lost (%s); reconnecting", exc)
                     self._listening.set()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import fcntl
 import logging
 import os
@@ -171,7 +172,8 @@ class SqliteStore(SqlStore):
         except Exception as exc:
             log.exception("sqlite commit failed")
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # the writer thread must live on
+                    conn.execute("ROLLBACK")
             for job in batch:
                 job.error = job.error or StoreUnavailable(f"commit failed: {exc}")
         for job in batch:
