@@ -1,6 +1,7 @@
 """A tiny line protocol that exists only to exercise the listener framework in tests.
 
-Commands (one per CRLF line): ``ECHO text``, ``STARTTLS``, ``TLS?``, ``BEGIN`` /
+Commands (one per CRLF line): ``ECHO text``, ``STARTTLS``, ``TLS?``, ``CERT?`` (the
+verified client certificate's SHA-256), ``BEGIN`` /
 ``END`` (reads between them are not interrupted by a shutdown, like a message
 being received), ``CRASH`` (the handler raises), ``QUIT``.
 """
@@ -35,6 +36,9 @@ async def _handle(conn: Connection) -> None:
             buffer = b""
         elif command == "TLS?":
             conn.write(f"{conn.tls or 'none'}\r\n".encode())
+        elif command == "CERT?":
+            peer = conn.tls.client_certificate if conn.tls else None
+            conn.write(f"{peer.sha256 if peer else 'none'}\r\n".encode())
         elif command == "BEGIN":
             in_transaction = True
             conn.write(b"+OK begun\r\n")

@@ -11,11 +11,11 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from mailward.config.model import ListenerSettings
 from mailward.config.problems import Problem
+from mailward.tls.context import TlsFacts, tls_facts
 
 # Stop reading from the socket when this much is buffered and unread; resume below it.
 _HIGH_WATER = 256 * 1024
@@ -50,19 +50,6 @@ class ServerStopping(Exception):
 
 class TlsHandshakeFailed(Exception):
     """The TLS handshake failed; the message says why, for the log only."""
-
-
-@dataclass(frozen=True)
-class TlsSummary:
-    """What the log and the protocols need to know about an established TLS session."""
-
-    version: str
-    cipher: str
-    bits: int
-    ssl_object: ssl.SSLObject | None
-
-    def __str__(self) -> str:
-        return f"{self.version}/{self.cipher}"
 
 
 class ConnectionLog(logging.LoggerAdapter[logging.Logger]):
@@ -155,7 +142,8 @@ class Connection:
         self.log = log
         self._tls_source = tls_source
         self._stop_requested = False
-        self.tls: TlsSummary | None = None
+        self.ssl_object: ssl.SSLObject | None = None  # for channel binding (tls-exporter)
+        self.tls: TlsFacts | None = None  # the session's TLS facts, client certificate included
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -210,7 +198,7 @@ class Connection:
     def closed(self) -> bool:
         return self._transport.is_closing()
 
-    async def start_tls(self) -> TlsSummary:
+    async def start_tls(self) -> TlsFacts:
         """Run the server side of a TLS handshake with the listener's current context.
 
         Bytes the client sent before the handshake and the handler has not read
@@ -241,9 +229,8 @@ class Connection:
             raise TlsHandshakeFailed("closed during the handshake")
         self._transport = transport
         self._stream.transport = transport
-        ssl_object = transport.get_extra_info("ssl_object")
-        cipher = transport.get_extra_info("cipher") or ("?", "?", 0)
-        self.tls = TlsSummary(cipher[1], cipher[0], int(cipher[2] or 0), ssl_object)
+        self.ssl_object = transport.get_extra_info("ssl_object")
+        self.tls = tls_facts(self.ssl_object)
         return self.tls
 
     def close(self) -> None:

@@ -340,6 +340,9 @@ class TlsFacts:
     bits: int
     client_certificate: PeerCertificate | None  # only when verified
 
+    def __str__(self) -> str:
+        return f"{self.version}/{self.cipher}"
+
 
 def tls_facts(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> TlsFacts:
     """The facts of a completed handshake (from ``transport.get_extra_info("ssl_object")``)."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from mailward.server.app import Server
 from support.lineserver import Client, StartServer, listener_toml, load_text
+from support.pki import TestCA
 
 
 def connection_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -245,3 +248,35 @@ async def test_reload_rereads_certificates(
     client = await Client.connect(server, "secure", tls=client_tls)
     assert await client.line() == b"+OK ready\r\n"
     await client.close()
+
+
+async def test_client_certificate_reaches_the_session(
+    start_server: StartServer, ca: TestCA, client_tls: ssl.SSLContext, tmp_path: Path
+) -> None:
+    extra = f'[listener.tls_options]\nverify_client = "ca"\nca = "{ca.cert_path}"\n'
+    server = await start_server(listener_toml("certs", tls="implicit", extra=extra))
+    issued = ca.issue("client", ("client.example",), client=True)
+    client_tls.load_cert_chain(issued.cert_path, issued.key_path)
+    client = await Client.connect(server, "certs", tls=client_tls)
+    assert await client.line() == b"+OK ready\r\n"
+    fingerprint = (await client.command("CERT?")).decode().strip()
+    expected = hashlib.sha256(issued.cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    assert fingerprint.replace(":", "") == expected
+
+
+async def test_client_certificate_from_another_ca_or_none_is_refused(
+    start_server: StartServer, ca: TestCA, tmp_path: Path
+) -> None:
+    extra = f'[listener.tls_options]\nverify_client = "ca"\nca = "{ca.cert_path}"\n'
+    server = await start_server(listener_toml("certs", tls="implicit", extra=extra))
+    other = TestCA(tmp_path / "other", name="another CA").issue("intruder", ("client.example",), client=True)
+    for chain in (other, None):
+        context = ssl.create_default_context(cafile=str(ca.cert_path))
+        if chain is not None:
+            context.load_cert_chain(chain.cert_path, chain.key_path)
+        # TLS 1.3 sends the server's verdict on the client certificate after the handshake
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            client = await Client.connect(server, "certs", tls=context)
+            line = await client.line()
+            if not line:
+                raise ConnectionResetError("closed without a greeting")
