@@ -47,17 +47,14 @@ def write_atomic(
     data: bytes,
     mode: int,
     *,
-    exclusive: bool = False,
     owner: tuple[int, int] | None = None,
 ) -> None:
     """Write ``data`` to ``path`` durably: a temporary file, fsync, rename, fsync of the directory.
 
-    With ``exclusive``, fail with FileExistsError if ``path`` exists. ``owner``
-    is a (uid, gid) pair for ``fchown``; -1 leaves one as it is.
+    ``owner`` is a (uid, gid) pair for ``fchown``; -1 leaves one as it is.
+    (To create a file that must not exist yet, use :func:`write_new`.)
     """
     target = Path(path)
-    if exclusive and target.exists():
-        raise FileExistsError(str(target))
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
@@ -74,13 +71,7 @@ def write_atomic(
             os.unlink(tmp)
         raise
     os.close(fd)
-    if exclusive:
-        try:
-            os.link(tmp, target)  # fails if a file appeared at target meanwhile
-        finally:
-            os.unlink(tmp)
-    else:
-        os.replace(tmp, target)
+    os.replace(tmp, target)
     fsync_dir(target.parent)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mailward import files
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_config_argument, fail, load_config
 from mailward.config.model import Config
 from mailward.tls import certs
@@ -309,7 +310,7 @@ def cmd_dhparams(args: argparse.Namespace) -> int:
     started = dt.datetime.now(dt.UTC)
     data = certs.generate_dhparams(args.bits)
     out.parent.mkdir(parents=True, exist_ok=True)
-    certs.write_atomic(out, data, 0o644)
+    files.write_atomic(out, data, 0o644)
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
     print(f'wrote {out} ({args.bits} bits, {took:.0f} s); use it with dhe = true, dhparams = "{out}"')
     return EXIT_OK

@@ -110,8 +110,7 @@ def _master_key(data_dir: Path, uid: int, gid: int) -> None:
         print(f"kept the master key {paths.key_file}")
         return
     files.make_dir(paths.key_file.parent, 0o700, uid=uid, gid=gid)
-    create_master_key(paths.key_file)
-    os.chown(paths.key_file, uid, gid)
+    create_master_key(paths.key_file)  # owned like its directory (files.inherited_owner)
     print(f"master key for secrets: {paths.key_file} (back it up; mode 0600)")
 
 

@@ -35,9 +35,17 @@ class ReloadReport:
     warnings: tuple[Problem, ...] = ()  # applied, but worth a look (e.g. a certificate expiring)
 
 
-def _split(problems: list[Problem]) -> tuple[list[Problem], list[Problem]]:
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    return errors, [p for p in problems if p.severity is not Severity.ERROR]
+def _reread_certificates(
+    listener: Listener, applied: list[str], problems: list[Problem], warnings: list[Problem]
+) -> None:
+    """Reload a listener's TLS files; errors keep the old context, warnings do not."""
+    assert listener.tls_source is not None
+    found = listener.tls_source.reload()
+    errors = [p for p in found if p.severity is Severity.ERROR]
+    problems.extend(errors)
+    warnings.extend(p for p in found if p.severity is not Severity.ERROR)
+    if not errors:
+        applied.append(f"listener {listener.name}: certificates re-read")
 
 
 class Server:
@@ -149,11 +157,7 @@ class Server:
                 problems.extend(exc.problems)
                 return  # keep the old settings and context whole
         else:
-            errors, cautions = _split(listener.tls_source.reload())
-            problems.extend(errors)
-            warnings.extend(cautions)
-            if not errors:
-                applied.append(f"listener {old.name}: certificates re-read")
+            _reread_certificates(listener, applied, problems, warnings)
         listener.settings = new
         live = [name for name in changed if name in _LIVE_LISTENER_FIELDS]
         if live:
@@ -165,11 +169,6 @@ class Server:
         problems: list[Problem] = []
         warnings: list[Problem] = []
         for listener in self.listeners.values():
-            source = listener.tls_source
-            if source is not None and source.changed_on_disk():
-                errors, cautions = _split(source.reload())
-                problems.extend(errors)
-                warnings.extend(cautions)
-                if not errors:
-                    applied.append(f"listener {listener.name}: certificates re-read")
+            if listener.tls_source is not None and listener.tls_source.changed_on_disk():
+                _reread_certificates(listener, applied, problems, warnings)
         return ReloadReport(tuple(applied), (), tuple(problems), tuple(warnings))

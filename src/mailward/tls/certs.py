@@ -230,11 +230,6 @@ def key_pem(key: PrivateKey) -> bytes:
     )
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` with exactly ``mode``, atomically (see :mod:`mailward.files`)."""
-    files.write_atomic(path, data, mode)
-
-
 def write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: PrivateKey | None) -> None:
     """Write the key (0600, unless ``key`` is None) then the certificate (0644).
 
@@ -243,8 +238,8 @@ def write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: Pri
     and keeps its old material until the certificate lands too.
     """
     if key is not None:
-        write_atomic(key_path, key_pem(key), 0o600)
-    write_atomic(cert_path, cert_pem(cert), 0o644)
+        files.write_atomic(key_path, key_pem(key), 0o600)
+    files.write_atomic(cert_path, cert_pem(cert), 0o644)
 
 
 def pair_paths(prefix: Path) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from cryptography import x509
 
+from mailward import files
 from mailward.tls import certs
 
 StartTls = Literal["smtp", "imap", "pop3"]
@@ -179,7 +180,7 @@ def check_pin(pin_file: Path, host: str, port: int, sha256: str) -> PinResult:
     records.append((target, sha256))
     body = "# mailward cert fingerprint --pin: HOST:PORT SHA-256, recorded on first use\n"
     body += "".join(f"{where} {value}\n" for where, value in records)
-    certs.write_atomic(pin_file, body.encode(), 0o600)
+    files.write_atomic(pin_file, body.encode(), 0o600)
     return PinResult("first-use", "")
 
 

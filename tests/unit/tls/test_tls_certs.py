@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from mailward import files
 from mailward.config.problems import Problem
 from mailward.config.schema import BuildContext, build
 from mailward.config.tls import TlsSettings
@@ -78,8 +79,8 @@ def test_name_matches(pattern: str, host: str, ok: bool) -> None:
 def test_write_atomic_sets_the_mode_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     old = os.umask(umask)
     try:
-        certs.write_atomic(tmp_path / "a.key", b"secret", 0o600)
-        certs.write_atomic(tmp_path / "a.crt", b"public", 0o644)
+        files.write_atomic(tmp_path / "a.key", b"secret", 0o600)
+        files.write_atomic(tmp_path / "a.crt", b"public", 0o644)
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.key").stat().st_mode) == 0o600
@@ -91,10 +92,10 @@ def test_write_atomic_replaces_and_keeps_no_temp_on_failure(tmp_path: Path) -> N
     target = tmp_path / "x.key"
     target.write_bytes(b"old")
     inode = target.stat().st_ino
-    certs.write_atomic(target, b"new", 0o600)
+    files.write_atomic(target, b"new", 0o600)
     assert target.read_bytes() == b"new" and target.stat().st_ino != inode
     with pytest.raises(FileNotFoundError):
-        certs.write_atomic(tmp_path / "missing-dir" / "y.key", b"data", 0o600)
+        files.write_atomic(tmp_path / "missing-dir" / "y.key", b"data", 0o600)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.key"]
 
 
