@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from integration.tls.tls_helpers import eventually, settings_for
+from mailward import files
 from mailward.cli import cert_cmd
 from mailward.tls import certs
 from mailward.tls.context import ServerContextSource
@@ -65,8 +66,8 @@ def test_pin_first_use_match_and_mismatch(
     assert "matches" in capsys.readouterr().out
 
     other = ca.issue("other", ("localhost",))
-    certs.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)
-    certs.write_atomic(server_cert.cert_path, other.cert_path.read_bytes(), 0o644)
+    files.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)
+    files.write_atomic(server_cert.cert_path, other.cert_path.read_bytes(), 0o644)
     assert [p for p in src.reload() if p.severity.value == "error"] == []
     assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
     captured = capsys.readouterr()

@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 
 from integration.tls.tls_helpers import client_context, handshake, read_line, settings_for
+from mailward import files
 from mailward.config.problems import ConfigError, Severity, errors
 from mailward.tls import certs
 from mailward.tls.context import ServerContextSource
@@ -31,8 +32,8 @@ def serial_of(tls: ssl.SSLSocket) -> int:
 
 def replace_pair(target: Issued, new: Issued) -> None:
     """Install ``new``'s files at ``target``'s paths the way `mailward cert renew` does."""
-    certs.write_atomic(target.key_path, new.key_path.read_bytes(), 0o600)
-    certs.write_atomic(target.cert_path, new.cert_path.read_bytes(), 0o644)
+    files.write_atomic(target.key_path, new.key_path.read_bytes(), 0o600)
+    files.write_atomic(target.cert_path, new.cert_path.read_bytes(), 0o644)
 
 
 def test_reload_swaps_for_new_connections_and_keeps_open_ones(
@@ -85,11 +86,11 @@ def test_key_of_another_pair_and_loose_mode_keep_the_old_material(ca: TestCA, se
     src = ServerContextSource(settings_for(server_cert))
     before = src.current()
     other = ca.issue("other", ("localhost",))
-    certs.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)  # key only: mismatch
+    files.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)  # key only: mismatch
     assert src.changed_on_disk()
     assert any("is not the key of" in p.message for p in src.reload())
     assert src.current() is before
-    certs.write_atomic(server_cert.cert_path, other.cert_path.read_bytes(), 0o644)  # now the pair matches
+    files.write_atomic(server_cert.cert_path, other.cert_path.read_bytes(), 0o644)  # now the pair matches
     os.chmod(server_cert.key_path, 0o644)
     problems = errors(src.reload())
     assert [p.fix for p in problems] == [f"chmod 600 {server_cert.key_path}"]
@@ -124,7 +125,7 @@ def test_changed_on_disk_covers_every_file(ca: TestCA, server_cert: Issued, tmp_
     }
     for path in (ca.cert_path, dh):
         assert not src.changed_on_disk()
-        certs.write_atomic(Path(path), Path(path).read_bytes(), 0o644)
+        files.write_atomic(Path(path), Path(path).read_bytes(), 0o644)
         assert src.changed_on_disk()
         assert errors(src.reload()) == []
 
