@@ -36,10 +36,12 @@ def env() -> dict[str, str]:
 
 
 def mailward(
-    *args: str, umask: int | None = None, user: str | None = None, cwd: Path | None = None
+    *args: str, umask: int | None = None, user: str | None = None, cwd: Path | None = None,
+    stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command(args, umask=umask, user=user),
+        input=stdin,
         capture_output=True,
         text=True,
         env=env(),

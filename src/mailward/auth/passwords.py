@@ -90,6 +90,18 @@ class Credentials:
     argon2_hash: str = field(repr=False)
     scram: ScramKeys
 
+    def to_text(self) -> str:
+        """The form the account store keeps: the argon2 PHC string, a newline, RFC 5803."""
+        return f"{self.argon2_hash}\n{self.scram.to_rfc5803()}"
+
+    @classmethod
+    def from_text(cls, text: str) -> Credentials:
+        """Parse :meth:`to_text`'s form; ``ValueError`` when it is not that."""
+        argon2_hash, newline, scram = text.partition("\n")
+        if not newline or not argon2_hash.startswith("$argon2"):
+            raise ValueError("not stored credentials (argon2 hash and SCRAM keys)")
+        return cls(argon2_hash, ScramKeys.from_rfc5803(scram))
+
 
 def salted_password(prepared: str, salt: bytes, iterations: int) -> bytes:
     # RFC 5802 3: SaltedPassword := Hi(Normalize(password), salt, i) = PBKDF2-HMAC

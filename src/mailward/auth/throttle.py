@@ -33,19 +33,15 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from mailward.config.auth import AuthSettings
+from mailward.store.interface import LoginCounter
 
 Clock = Callable[[], float]
 Kind = Literal["ip", "user"]
 
 
-@dataclass(frozen=True)
-class Counter:
-    """The state of one address or account."""
-
-    failures: int
-    streak: int
-    last_failure: float
-    blocked_until: float = 0.0
+# The state of one address or account; the store keeps the same record for nodes
+# that share it (``mailward.auth.accounts.lookup.StoreCounters``).
+Counter = LoginCounter
 
 
 Update = Callable[[Counter | None], Counter | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 
@@ -44,3 +45,17 @@ def fail(message: str) -> int:
     """Print ``mailward: message`` to stderr and return the problems exit code."""
     print(f"mailward: {message}", file=sys.stderr)
     return EXIT_PROBLEMS
+
+
+def read_hidden(prompt: str) -> str | None:
+    """A secret value, never from argv (it would show in ``ps`` and shell history):
+    prompted twice without echo on a terminal, else all of stdin (one trailing
+    newline removed). ``None`` when the two prompts differ."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{prompt}: ")
+        second = getpass.getpass("again: ")
+        return first if first == second else None
+    data = sys.stdin.read()
+    if data.endswith("\r\n"):
+        return data[:-2]
+    return data.removesuffix("\n")

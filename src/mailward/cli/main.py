@@ -7,11 +7,22 @@ import sys
 from collections.abc import Sequence
 
 from mailward import __version__
-from mailward.cli import cert_cmd, config_cmd, init_cmd, secret_cmd, serve_cmd, store_cmd
+from mailward.cli import (
+    auth_cmd,
+    cert_cmd,
+    config_cmd,
+    domain_cmd,
+    init_cmd,
+    secret_cmd,
+    serve_cmd,
+    store_cmd,
+    user_cmd,
+)
 from mailward.cli.common import EXIT_USAGE
 
 # each module adds its subcommands with register(subparsers)
-COMMANDS = (init_cmd, config_cmd, serve_cmd, cert_cmd, secret_cmd, store_cmd)
+COMMANDS = (init_cmd, config_cmd, serve_cmd, cert_cmd, secret_cmd, store_cmd, domain_cmd, user_cmd,
+            auth_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

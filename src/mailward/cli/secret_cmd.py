@@ -7,11 +7,10 @@ shell history): ``set`` prompts without echo on a terminal, else reads stdin.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import Any
 
-from mailward.cli.common import EXIT_OK, EXIT_USAGE, add_config_argument, fail, load_config
+from mailward.cli.common import EXIT_OK, EXIT_USAGE, add_config_argument, fail, load_config, read_hidden
 from mailward.secrets import (
     PREFIX,
     SecretError,
@@ -66,26 +65,13 @@ def _paths(args: argparse.Namespace) -> SecretPaths:
     return SecretPaths.of(config.secrets, config.data_dir)
 
 
-def read_value(name: str) -> str | None:
-    """The value: prompted twice without echo on a terminal, else all of stdin
-    (one trailing newline removed). ``None`` when the prompts differ."""
-    if sys.stdin.isatty():
-        first = getpass.getpass(f"value of secret {name}: ")
-        second = getpass.getpass("again: ")
-        return first if first == second else None
-    data = sys.stdin.read()
-    if data.endswith("\r\n"):
-        return data[:-2]
-    return data.removesuffix("\n")
-
-
 def cmd_set(args: argparse.Namespace) -> int:
     paths = _paths(args)
     try:
         check_name(args.name)
     except SecretError as exc:
         return fail(str(exc))
-    value = read_value(args.name)
+    value = read_hidden(f"value of secret {args.name}")
     if value is None:
         return fail("the two values differ; nothing was changed")
     if not value:

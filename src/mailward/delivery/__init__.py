@@ -1,1 +1,1 @@
-"""Local delivery and the outbound queue."""
+"""Local delivery (recipients, aliases, quotas); the outbound queue and client come later."""

@@ -31,12 +31,14 @@ async def open_store(
     resolve_secret: Callable[[str], str] = no_secrets,
     *,
     migrate: bool = True,
+    exclusive: bool = True,
 ) -> SqlStore:
     """Open (and by default migrate) the store the settings name.
 
     ``resolve_secret`` turns the NAME of a ``secret:NAME`` password into its value.
     The result implements :class:`mailward.store.interface.Store`, plus the copy
-    hooks ``mailward store copy`` uses.
+    hooks ``mailward store copy`` uses. ``exclusive=False`` opens the embedded store
+    beside a running server (for the admin commands); PostgreSQL is always shared.
     """
     errors = [p for p in check_store(settings) if p.severity is Severity.ERROR]
     if errors:
@@ -51,7 +53,7 @@ async def open_store(
         return await PostgresStore.open(pg, password, migrate=migrate)
     from mailward.store.sqlite.backend import SqliteStore  # noqa: PLC0415
 
-    return await SqliteStore.open(sqlite_directory(data_dir), migrate=migrate)
+    return await SqliteStore.open(sqlite_directory(data_dir), migrate=migrate, exclusive=exclusive)
 
 
 def _conforms(store: SqlStore) -> Store:

@@ -11,7 +11,7 @@ returns has been made durable (DESIGN.md "Storage contract").
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
@@ -34,11 +34,13 @@ class StoreError(Exception):
 
 
 class NotFound(StoreError):
-    """The account, mailbox, message or queue entry does not exist (any more)."""
+    """The account, mailbox, message, queue entry or directory entry (domain, app
+    password, client certificate) does not exist (any more)."""
 
 
 class AlreadyExists(StoreError):
-    """A mailbox or account of that name exists already."""
+    """A mailbox, account, domain, alias, app password or client certificate of that
+    name exists already."""
 
 
 class QuotaExceeded(StoreError):
@@ -72,11 +74,66 @@ class ChangeKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Account:
-    """The store's minimal account: an owner for mailboxes and a quota (issue 5 extends it)."""
+    """An owner of mailboxes: for users, ``name`` is the address (lowercase)."""
 
     id: int
     name: str
     quota_bytes: int  # 0 means unlimited
+    display_name: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain this server receives mail for (lowercase; IDNs as A-labels)."""
+
+    id: int
+    name: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Alias:
+    """One alias row: mail to ``address`` also goes to ``target`` (an address, local or
+    not). ``address`` ``@example.org`` is the catch-all of example.org."""
+
+    address: str
+    target: str
+
+
+@dataclass(frozen=True)
+class AppPassword:
+    """A password of its own for one client of an account; ``credentials`` is opaque
+    text made by the auth layer (hashes, never the password)."""
+
+    id: int
+    account_id: int
+    label: str
+    credentials: str = field(repr=False)
+    created: float
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client certificate registered to an account for SASL EXTERNAL."""
+
+    fingerprint: str  # SHA-256, uppercase hex with colons (as mail clients show it)
+    account_id: int
+    label: str
+    created: float
+
+
+@dataclass(frozen=True)
+class LoginCounter:
+    """Failed-login state of one client address or account (see auth.throttle)."""
+
+    failures: int
+    streak: int
+    last_failure: float
+    blocked_until: float = 0.0
+
+
+CounterUpdate = Callable[[LoginCounter | None], LoginCounter | None]
 
 
 @dataclass(frozen=True)
@@ -279,17 +336,124 @@ class MailStore(Protocol):
 
 
 class AccountStore(Protocol):
-    async def create_account(self, name: str, *, quota_bytes: int = 0) -> Account: ...
+    """Accounts, domains, aliases and what logging in needs.
+
+    The store keeps names as it is given them: lower-casing and IDNA are the
+    account service's job (``mailward.auth.accounts``). ``credentials`` are opaque
+    text made by ``mailward.auth``; the store never sees a password.
+    """
+
+    async def create_account(
+        self, name: str, *, quota_bytes: int = 0, display_name: str = "", credentials: str = "",
+    ) -> Account: ...
 
     async def find_account(self, name: str) -> Account | None: ...
 
+    async def account(self, account_id: int) -> Account:
+        """The account; :class:`NotFound` when there is none."""
+        ...
+
     async def list_accounts(self) -> list[Account]: ...
+
+    async def update_account(
+        self, account_id: int, *, display_name: str | None = None, enabled: bool | None = None,
+        credentials: str | None = None,
+    ) -> Account:
+        """Change what is given (``None``: keep); :class:`NotFound` when no such account."""
+        ...
+
+    async def account_credentials(self, account_id: int) -> str:
+        """The account's credentials text ("" when it has no password)."""
+        ...
 
     async def set_quota(self, account_id: int, quota_bytes: int) -> None: ...
 
-    async def delete_account(self, account_id: int) -> None: ...
+    async def delete_account(self, account_id: int) -> None:
+        """Delete the account with its mailboxes, messages, app passwords and certificates."""
+        ...
 
     async def quota(self, account_id: int) -> QuotaUsage: ...
+
+    # --- domains ---
+    async def add_domain(self, name: str) -> Domain:
+        """:class:`AlreadyExists` when it is there already."""
+        ...
+
+    async def find_domain(self, name: str) -> Domain | None: ...
+
+    async def list_domains(self) -> list[Domain]: ...
+
+    async def remove_domain(self, name: str) -> None:
+        """:class:`NotFound` when there is no such domain (accounts are not touched)."""
+        ...
+
+    # --- aliases ---
+    async def add_alias(self, address: str, target: str) -> Alias:
+        """:class:`AlreadyExists` when that address already goes to that target."""
+        ...
+
+    async def alias_targets(self, address: str) -> list[str]:
+        """Targets of ``address`` (exact match, sorted); [] when it is no alias."""
+        ...
+
+    async def aliases_to(self, target: str) -> list[str]:
+        """Alias addresses with ``target`` among their targets (sorted)."""
+        ...
+
+    async def list_aliases(self) -> list[Alias]:
+        """Every alias row, sorted by address then target."""
+        ...
+
+    async def remove_alias(self, address: str, target: str | None = None) -> int:
+        """Remove one row (``target`` given) or every row of ``address``; how many went."""
+        ...
+
+    # --- app passwords ---
+    async def add_app_password(self, account_id: int, label: str, credentials: str) -> AppPassword:
+        """:class:`AlreadyExists` when the account has one with that label."""
+        ...
+
+    async def app_passwords(self, account_id: int) -> list[AppPassword]:
+        """The account's app passwords, oldest first."""
+        ...
+
+    async def revoke_app_password(self, account_id: int, label: str) -> None:
+        """:class:`NotFound` when the account has none with that label."""
+        ...
+
+    # --- client certificates (SASL EXTERNAL) ---
+    async def add_client_certificate(
+        self, account_id: int, fingerprint: str, label: str = "",
+    ) -> ClientCertificate:
+        """:class:`AlreadyExists` when the fingerprint is registered (to any account)."""
+        ...
+
+    async def client_certificates(self, account_id: int) -> list[ClientCertificate]: ...
+
+    async def remove_client_certificate(self, fingerprint: str) -> None:
+        """:class:`NotFound` when it is not registered."""
+        ...
+
+    async def account_for_certificate(self, fingerprint: str) -> Account | None: ...
+
+
+class CounterStore(Protocol):
+    """Login-throttle counters, shared by every node using the store."""
+
+    async def login_counter(self, key: str) -> LoginCounter | None: ...
+
+    async def update_login_counter(self, key: str, fn: CounterUpdate) -> LoginCounter | None:
+        """Replace the counter with ``fn(old)`` (``None`` deletes it) atomically: the row
+        stays locked from read to write, so nodes counting at once lose no failure."""
+        ...
+
+    async def delete_login_counter(self, key: str) -> bool:
+        """Whether there was a counter to delete."""
+        ...
+
+    async def login_counters(self) -> list[tuple[str, LoginCounter]]:
+        """Every counter, sorted by key."""
+        ...
 
 
 class QueueStore(Protocol):
@@ -308,7 +472,7 @@ class QueueStore(Protocol):
     async def queue_entries(self, status: QueueStatus | None = None) -> list[QueueEntry]: ...
 
 
-class Store(MailStore, AccountStore, QueueStore, Protocol):
+class Store(MailStore, AccountStore, CounterStore, QueueStore, Protocol):
     backend: str
 
     async def close(self) -> None: ...

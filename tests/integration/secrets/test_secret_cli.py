@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailward.cli import secret_cmd
+from mailward.cli import common, secret_cmd
 from mailward.secrets import MasterKeyError, SealedStore, SecretPaths, create_master_key, open_store, vault
 from mailward.secrets.masterkey import read_key_file
 
@@ -87,7 +87,7 @@ def test_empty_value_and_bad_name_are_refused(
 def test_prompt_on_a_terminal(setup: tuple[Path, SecretPaths], monkeypatch: pytest.MonkeyPatch) -> None:
     config, paths = setup
     answers = iter(["typed", "typed", "one", "other"])
-    monkeypatch.setattr(secret_cmd.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(common.getpass, "getpass", lambda prompt: next(answers))
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

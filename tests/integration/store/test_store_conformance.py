@@ -365,3 +365,82 @@ async def test_random_operations_match_a_model(store: SqlStore) -> None:
             changes = await store.changes_since(box, since)
             assert {m.uid for m in changes.changed} == {u for u, (_, s) in model[box].items() if s > since}
             assert set(changes.vanished) == {u for u, s in gone[box].items() if s > since}
+
+
+async def test_quota_names_every_account_over_and_writes_nothing(store: SqlStore) -> None:
+    fine, fine_inbox = await inbox_of(store, "fine@example.org", quota=1000)
+    small, small_inbox = await inbox_of(store, "small@example.org", quota=10)
+    tiny, tiny_inbox = await inbox_of(store, "tiny@example.org", quota=1)
+    boxes = [fine_inbox, tiny_inbox, small_inbox]
+    before = [await store.mailbox(b) for b in boxes]
+    with pytest.raises(QuotaExceeded) as info:
+        await store.deliver(boxes, NewMessage(b"x" * 50))
+    assert set(info.value.account_ids) == {small, tiny} and len(info.value.account_ids) == 2
+    assert str(small) in str(info.value) and str(tiny) in str(info.value)
+    assert [await store.mailbox(b) for b in boxes] == before  # no UID or MODSEQ taken
+    for account, box in ((fine, fine_inbox), (small, small_inbox), (tiny, tiny_inbox)):
+        assert (await store.status(box)).messages == 0
+        assert (await store.quota(account)).used_bytes == 0
+    assert await store.count("blobs") == 0 and await store.count("blob_chunks") == 0
+    done = await store.deliver([fine_inbox], NewMessage(b"x" * 50))
+    assert done[0].uid == 1
+
+
+async def test_expunged_uids_are_pruned_and_vanished_stays_a_superset(store: SqlStore) -> None:
+    _, inbox = await inbox_of(store)
+    store.expunged_keep = 5
+    await store.append(inbox, [NewMessage(b"%d" % i) for i in range(12)])
+    modseqs = []
+    for uids in ([1, 2, 3], [4, 5, 6], [7, 8, 9]):  # nine expunged rows, five kept
+        modseqs.append((await store.expunge(inbox, UidSet.of(uids), deleted_only=False)).modseq)
+    m1, m2, m3 = modseqs
+    assert await store.count("expunged") == 5
+    # Every expunge after m2 is still known: the answer is exact.
+    assert list((await store.changes_since(inbox, m2)).vanished) == [7, 8, 9]
+    assert list((await store.changes_since(inbox, m3)).vanished) == []
+    # Some expunges after m1 were forgotten: every UID not here is reported (RFC 7162 3.2.5.2).
+    for since in (0, m1 - 1, m1, m2 - 1):
+        changes = await store.changes_since(inbox, since)
+        assert list(changes.vanished) == list(range(1, 10))
+        assert [m.uid for m in changes.changed] == ([10, 11, 12] if since < m1 - 1 else [])
+    # Pruning by hand to fewer rows moves the floor up to m3.
+    assert await store.prune_expunged(inbox, keep=2) == 3
+    assert await store.prune_expunged() == 0  # nothing above expunged_keep anywhere
+    assert list((await store.changes_since(inbox, m3 - 1)).vanished) == list(range(1, 10))
+    assert list((await store.changes_since(inbox, m3)).vanished) == []
+    # Moves expunge from their source too, and are bounded the same way.
+    other = (await store.create_mailbox((await store.mailbox(inbox)).account_id, "Other")).id
+    moved = await store.move(inbox, UidSet.of([10, 11, 12]), other)
+    assert moved.source_uids == (10, 11, 12) and await store.count("expunged") == 5
+    after = await store.changes_since(inbox, m3)
+    assert list(after.vanished) == [10, 11, 12] and after.changed == ()
+    assert list((await store.changes_since(inbox, 0)).vanished) == list(range(1, 13))
+    # UIDs keep growing after pruning.
+    again = await store.append(inbox, [NewMessage(b"new")])
+    assert again[0].uid == 13
+    assert list((await store.changes_since(inbox, 0)).vanished) == list(range(1, 13))
+
+
+async def test_pruned_vanished_is_a_superset_under_random_expunges(store: SqlStore) -> None:
+    import random
+
+    rng = random.Random(7)
+    _, inbox = await inbox_of(store)
+    store.expunged_keep = 4
+    expunged_at: dict[int, int] = {}
+    for _ in range(25):
+        if rng.random() < 0.5:
+            await store.append(inbox, [NewMessage(b"m") for _ in range(rng.randint(1, 3))])
+            continue
+        present = [m.uid for m in await store.messages(inbox)]
+        if present:
+            result = await store.expunge(inbox, UidSet.of(rng.sample(present, min(len(present), 2))),
+                                         deleted_only=False)
+            expunged_at.update(dict.fromkeys(result.uids, result.modseq))
+    box = await store.mailbox(inbox)
+    present_now = {m.uid for m in await store.messages(inbox)}
+    assert await store.count("expunged") <= 4
+    for since in range(box.highest_modseq + 1):
+        vanished = set((await store.changes_since(inbox, since)).vanished)
+        assert {u for u, s in expunged_at.items() if s > since} <= vanished
+        assert not vanished & present_now and all(u < box.uid_next for u in vanished)

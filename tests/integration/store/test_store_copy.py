@@ -10,7 +10,7 @@ import pytest
 from mailward.cli import store_cmd
 from mailward.config.store import StoreSettings
 from mailward.store.factory import open_store
-from mailward.store.interface import INBOX, Envelope, FlagOp, NewMessage, StoreError
+from mailward.store.interface import INBOX, Envelope, FlagOp, LoginCounter, NewMessage, StoreError
 from mailward.store.sql.store import SqlStore
 from mailward.store.transfer import copy_store
 from mailward.store.uidset import UidSet
@@ -19,7 +19,8 @@ from support.postgres import PostgresServer
 
 async def fill(store: SqlStore) -> None:
     for name in ("a@example.org", "b@example.org"):
-        account = await store.create_account(name, quota_bytes=10_000_000)
+        account = await store.create_account(name, quota_bytes=10_000_000, display_name=name[0].upper(),
+                                              credentials=f"creds-{name}")
         inbox = await store.get_mailbox(account.id, INBOX)
         assert inbox is not None
         sent = await store.create_mailbox(account.id, "Sent", special_use=frozenset({"\\Sent"}))
@@ -28,13 +29,21 @@ async def fill(store: SqlStore) -> None:
         await store.store_flags(inbox.id, UidSet.of([2, 3, 5]), FlagOp.ADD, frozenset({"\\Deleted"}))
         await store.expunge(inbox.id)
         await store.copy(inbox.id, UidSet.of([1, 4]), sent.id)
+        await store.add_app_password(account.id, "phone", f"app-{name}")
+        await store.add_client_certificate(account.id, f"AA:{name}", "laptop")
+    await store.update_account(1, enabled=False)
     await store.enqueue(Envelope("a@example.org", ("x@remote.example",)), b"queued")
+    await store.add_domain("example.org")
+    await store.add_alias("sales@example.org", "a@example.org")
+    await store.add_alias("sales@example.org", "b@example.org")
+    await store.update_login_counter("ip:192.0.2.1", lambda old: LoginCounter(3, 2, 1.5, 99.0))
 
 
 async def snapshot(store: SqlStore) -> list[object]:
     out: list[object] = []
     for account in await store.list_accounts():
-        out.append((account, await store.quota(account.id)))
+        out.append((account, await store.quota(account.id), await store.account_credentials(account.id)))
+        out.append((await store.app_passwords(account.id), await store.client_certificates(account.id)))
         for box in await store.list_mailboxes(account.id):
             out.append(box)
             out.append(await store.changes_since(box.id, 0))
@@ -42,6 +51,7 @@ async def snapshot(store: SqlStore) -> list[object]:
                 out.append(b"".join([c async for c in store.read(m.blob)]))
     for entry in await store.queue_entries():
         out.append((entry.envelope, entry.status, b"".join([c async for c in store.read(entry.blob)])))
+    out += [await store.list_domains(), await store.list_aliases(), await store.login_counters()]
     return out
 
 
@@ -55,6 +65,8 @@ async def test_sqlite_to_postgres_and_back(pg_server: PostgresServer, tmp_path: 
         seen: list[tuple[str, int, int]] = []
         report = await copy_store(source, middle, lambda t, d, n: seen.append((t, d, n)))
         assert report.rows["accounts"] == 2 and report.rows["messages"] == 2 * (12 - 3 + 2 + 1)
+        assert [report.rows[t] for t in ("domains", "aliases", "app_passwords", "client_certificates",
+                                         "login_counters")] == [1, 2, 2, 2, 1]
         assert seen[-1][1] == seen[-1][2]
         await copy_store(middle, back)
         expected = await snapshot(source)
@@ -70,6 +82,9 @@ async def test_sqlite_to_postgres_and_back(pg_server: PostgresServer, tmp_path: 
             assert added[0].uid == 13
             fresh = await store.create_account("c@example.org")
             assert fresh.id == 3
+            phone = await store.add_app_password(fresh.id, "phone", "x")
+            assert phone.id == 3  # identity columns of the new tables move on too
+            assert (await store.add_domain("example.net")).id == 2
         with pytest.raises(StoreError, match="not empty"):
             await copy_store(source, middle)
     finally:

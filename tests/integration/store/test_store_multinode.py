@@ -15,6 +15,7 @@ from mailward.store.interface import (
     ChangeKind,
     Envelope,
     FlagOp,
+    LoginCounter,
     NewMessage,
     StoreError,
     StoreUnavailable,
@@ -54,6 +55,29 @@ async def test_two_nodes_share_one_database(pg_server: PostgresServer, tmp_path:
         a, b = await asyncio.gather(one.claim("node1", limit=4), two.claim("node2", limit=4))
         ids = [e.id for e in a + b]
         assert len(ids) == 6 and len(set(ids)) == 6  # SKIP LOCKED: each entry once
+    finally:
+        await asyncio.gather(one.close(), two.close())
+
+
+async def test_login_counters_count_across_nodes(pg_server: PostgresServer, tmp_path: Path) -> None:
+    settings = StoreSettings(backend="postgres", postgres=await pg_server.create_database())
+    one, two = await asyncio.gather(open_store(settings, tmp_path), open_store(settings, tmp_path))
+
+    def bump(old: LoginCounter | None) -> LoginCounter:
+        failures = old.failures + 1 if old else 1
+        return LoginCounter(failures, failures, 0.0)
+
+    try:
+        # Both nodes find no row at first and race to create it; then they take turns.
+        updates = [s.update_login_counter("ip:203.0.113.5", bump) for _ in range(20) for s in (one, two)]
+        results = await asyncio.gather(*updates)
+        assert sorted(r.failures for r in results if r is not None) == list(range(1, 41))
+        assert await two.login_counter("ip:203.0.113.5") == LoginCounter(40, 40, 0.0)
+        # A reset on one node and failures on the other still add up.
+        assert await one.delete_login_counter("ip:203.0.113.5")
+        await asyncio.gather(*(s.update_login_counter("ip:203.0.113.5", bump) for s in (one, two) * 5))
+        counter = await one.login_counter("ip:203.0.113.5")
+        assert counter is not None and counter.failures == 10
     finally:
         await asyncio.gather(one.close(), two.close())
 

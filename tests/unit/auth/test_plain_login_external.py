@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from mailward.auth.sasl import (
@@ -138,4 +140,6 @@ def test_external_failures() -> None:
 
 
 def test_fingerprint_format() -> None:
-    assert len(FP) == 64 and FP.lower() == FP and ":" not in FP
+    # the form PeerCertificate.sha256 has and the account store keeps
+    assert len(FP) == 95 and FP.upper() == FP and FP.count(":") == 31
+    assert FP.replace(":", "").lower() == hashlib.sha256(b"fake der").hexdigest()

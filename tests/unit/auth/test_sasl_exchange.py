@@ -32,6 +32,7 @@ class Accounts:
     def __init__(self) -> None:
         self.users: dict[str, Credentials] = {}
         self.certs: dict[str, str] = {}
+        self.app_passwords: dict[tuple[str, str], str] = {}  # (user, password) -> label
         self.lookups: list[str] = []
 
     def add(self, username: str, password: str, iterations: int = 4096) -> Credentials:
@@ -42,6 +43,9 @@ class Accounts:
     async def credentials(self, username: str) -> Credentials | None:
         self.lookups.append(username)
         return self.users.get(username)
+
+    async def check_app_password(self, username: str, password: str) -> str | None:
+        return self.app_passwords.get((username, password))
 
     async def account_for_certificate(self, fingerprint: str) -> str | None:
         return self.certs.get(fingerprint)
@@ -160,3 +164,20 @@ async def test_malformed_is_not_counted(accounts: Accounts) -> None:
 @pytest.mark.parametrize("name", ["PLAIN", "LOGIN"])
 async def test_plaintext_mechanisms_refused_before_tls(name: str) -> None:
     assert create_mechanism(name, ConnectionFacts("tls-only", False)) is None
+
+
+async def test_app_password_logs_in_with_plain_only(
+    accounts: Accounts, fast_hasher: argon2.PasswordHasher
+) -> None:
+    accounts.add("alice", "main password")
+    accounts.app_passwords[("alice", "abcd-efgh-ijkl-mnop")] = "phone"
+    exchange = SaslExchange(Plain(), accounts, hasher=fast_hasher)
+    outcome = await exchange.start(b"\x00alice\x00abcd-efgh-ijkl-mnop")
+    assert isinstance(outcome, Success) and outcome.username == "alice"
+    assert exchange.app_password == "phone"
+    exchange = SaslExchange(Plain(), accounts, hasher=fast_hasher)
+    outcome = await exchange.start(b"\x00alice\x00main password")
+    assert isinstance(outcome, Success) and exchange.app_password is None
+    exchange = SaslExchange(Plain(), accounts, hasher=fast_hasher)
+    outcome = await exchange.start(b"\x00alice\x00abcd-efgh-ijkl-mnoq")
+    assert isinstance(outcome, Failure) and outcome.reason is FailureReason.BAD_CREDENTIALS

@@ -66,8 +66,13 @@ class CredentialLookup(Protocol):
         """The credentials of ``username``, or ``None`` if no such (enabled) account."""
         ...
 
+    async def check_app_password(self, username: str, password: str) -> str | None:
+        """The label of the app password of ``username`` that ``password`` is, if any."""
+        ...
+
     async def account_for_certificate(self, fingerprint: str) -> str | None:
-        """The account a client certificate (SHA-256 hex) is registered to, if any."""
+        """The account a client certificate is registered to, if any (the fingerprint
+        as ``PeerCertificate.sha256`` gives it: uppercase hex pairs with colons)."""
         ...
 
 
@@ -82,6 +87,10 @@ class SaslExchange:
 
     After a successful password login whose argon2 hash was made with older
     parameters, :attr:`rehashed` holds new credentials for the session to store.
+    When the password given was one of the account's app passwords,
+    :attr:`app_password` holds its label (for the log). App passwords work with the
+    mechanisms that send the password (PLAIN, LOGIN, IMAP LOGIN, POP3 PASS), not
+    with SCRAM, whose keys are derived from the account password alone.
     :attr:`username` is the user name the client claimed (for the log), once known.
     """
 
@@ -103,6 +112,7 @@ class SaslExchange:
         self._sleep = sleep
         self.rehashed: Credentials | None = None
         self.username: str | None = None
+        self.app_password: str | None = None
 
     async def start(self, initial_response: bytes | None) -> Outcome:
         if self._throttle is not None:
@@ -164,6 +174,9 @@ class SaslExchange:
         if credentials is None:
             credentials = await asyncio.to_thread(dummy_credentials, self._hasher)
         ok = await asyncio.to_thread(verify_password, credentials, password, hasher=self._hasher)
-        if ok and known and needs_rehash(credentials, hasher=self._hasher):
-            self.rehashed = await asyncio.to_thread(make_credentials, password, hasher=self._hasher)
-        return ok and known
+        if ok and known:
+            if needs_rehash(credentials, hasher=self._hasher):
+                self.rehashed = await asyncio.to_thread(make_credentials, password, hasher=self._hasher)
+            return True
+        self.app_password = await self._lookup.check_app_password(username, password)
+        return self.app_password is not None

@@ -14,8 +14,10 @@ from mailward.auth.sasl.steps import Failure, FailureReason, NeedCertificateAcco
 
 
 def certificate_fingerprint(der: bytes) -> str:
-    """The SHA-256 fingerprint of a DER certificate, lowercase hex without colons."""
-    return hashlib.sha256(der).hexdigest()
+    """The SHA-256 fingerprint of a DER certificate as mail clients show it and the
+    account store keeps it: uppercase hex pairs joined by colons (the form of
+    ``PeerCertificate.sha256`` that the TLS layer hands the session)."""
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
 class External(Mechanism):

@@ -86,21 +86,28 @@ def create_mechanism(
     *,
     authorize: Authorize = same_identity,
     server_nonce: Callable[[], str] = new_server_nonce,
+    fake_salt_key: bytes | None = None,
 ) -> Mechanism | None:
     """The server side of ``name`` (case-insensitive, RFC 4422 3.1), or ``None`` when the
-    mechanism is unknown or not allowed on this connection now (refuse the AUTH)."""
+    mechanism is unknown or not allowed on this connection now (refuse the AUTH).
+
+    ``fake_salt_key`` keys the SCRAM salts of unknown users: pass the server's
+    (:func:`mailward.auth.accounts.service.fake_salt_key`) so they are stable.
+    """
     upper = name.upper()
     if upper not in facts.allowed():
         return None
     if upper == SCRAM_SHA_256_PLUS:
         assert facts.channel_binding is not None
         return ScramSha256Plus(
-            channel_binding=facts.channel_binding, authorize=authorize, server_nonce=server_nonce
+            channel_binding=facts.channel_binding, authorize=authorize, server_nonce=server_nonce,
+            fake_salt_key=fake_salt_key,
         )
     if upper == SCRAM_SHA_256:
         # RFC 5802 6: the non-PLUS side must know whether -PLUS was offered
         binding = facts.channel_binding if facts.tls_active else None
-        return ScramSha256(channel_binding=binding, authorize=authorize, server_nonce=server_nonce)
+        return ScramSha256(channel_binding=binding, authorize=authorize, server_nonce=server_nonce,
+                           fake_salt_key=fake_salt_key)
     if upper == EXTERNAL:
         return External(client_fingerprint=facts.client_fingerprint, authorize=authorize)
     if upper == PLAIN:

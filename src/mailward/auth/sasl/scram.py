@@ -21,7 +21,10 @@ from mailward.auth.sasl.base import Authorize, Mechanism, malformed, same_identi
 from mailward.auth.sasl.steps import Challenge, Failure, FailureReason, NeedCredentials, Step
 
 CHANNEL_BINDING_TYPE = "tls-exporter"
-_FAKE_SALT_KEY = os.urandom(32)  # per process: unknown users get a stable, fake salt
+# Unknown users get a fake salt that is stable per user name (RFC 5802 9). A server
+# passes a key derived from its master key, so the salt stays the same across
+# restarts and nodes, as a real user's does; this per-process key is the fallback.
+_PROCESS_FAKE_SALT_KEY = os.urandom(32)
 
 
 def new_server_nonce() -> str:
@@ -126,11 +129,13 @@ class ScramSha256(Mechanism):
         authorize: Authorize = same_identity,
         server_nonce: Callable[[], str] = new_server_nonce,
         fake_iterations: int = SCRAM_DEFAULT_ITERATIONS,
+        fake_salt_key: bytes | None = None,
     ) -> None:
         super().__init__(authorize=authorize)
         self._cb_data = channel_binding
         self._new_nonce = server_nonce
         self._fake_iterations = fake_iterations
+        self._fake_salt_key = fake_salt_key or _PROCESS_FAKE_SALT_KEY
         self._first: _ClientFirst | None = None
         self._server_first = ""
         self._nonce = ""
@@ -186,7 +191,7 @@ class ScramSha256(Mechanism):
         else:
             # RFC 5802 9: do not reveal that the user does not exist; answer with a
             # salt that is stable per user name and fail at the proof
-            salt = hmac.digest(_FAKE_SALT_KEY, self._first.username.encode(), "sha256")[:16]
+            salt = hmac.digest(self._fake_salt_key, self._first.username.encode(), "sha256")[:16]
             iterations = self._fake_iterations
         self._nonce = self._first.nonce + self._new_nonce()
         salt_b64 = base64.b64encode(salt).decode()
@@ -256,8 +261,10 @@ class ScramSha256Plus(ScramSha256):
         authorize: Authorize = same_identity,
         server_nonce: Callable[[], str] = new_server_nonce,
         fake_iterations: int = SCRAM_DEFAULT_ITERATIONS,
+        fake_salt_key: bytes | None = None,
     ) -> None:
         if not channel_binding:
             raise ValueError("SCRAM-SHA-256-PLUS needs channel binding data")
         super().__init__(channel_binding=channel_binding, authorize=authorize,
-                         server_nonce=server_nonce, fake_iterations=fake_iterations)
+                         server_nonce=server_nonce, fake_iterations=fake_iterations,
+                         fake_salt_key=fake_salt_key)

@@ -88,7 +88,8 @@ class NeedCredentials:
 
 @dataclass(frozen=True)
 class NeedCertificateAccount:
-    """Map the SHA-256 fingerprint (lowercase hex) to an account; answer with
+    """Map the SHA-256 fingerprint (uppercase hex pairs with colons, as the TLS layer
+    gives it) to an account; answer with
     ``mechanism.certificate_account(account | None)``."""
 
     fingerprint: str

@@ -153,10 +153,10 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("the change feed (LISTEN) did not start") from None
         return store
 
-    async def migrate(self) -> list[int]:
+    async def migrate(self, upto: int = schema.LATEST) -> list[int]:
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            return await drive(conn, schema.migrate("postgres"), offload=False)
+            return await drive(conn, schema.migrate("postgres", upto), offload=False)
 
     async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
         for attempt in range(_RETRIES):

@@ -1,4 +1,4 @@
-"""Operations on accounts (the minimal part the store owns) and mailboxes."""
+"""Operations on accounts and mailboxes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from mailward.store.interface import (
 from mailward.store.sql.base import Ctx, Op, Q, Row, add_blob_refs
 
 MAILBOX_COLUMNS = "id, account_id, name, uid_validity, uid_next, highest_modseq, special_use, subscribed"
-ACCOUNT_COLUMNS = "id, name, quota_bytes"
+ACCOUNT_COLUMNS = "id, name, quota_bytes, display_name, enabled"
 
 
 def normalize_name(name: str) -> str:
@@ -151,18 +151,27 @@ def status(mailbox_id: int) -> Op[MailboxStatus]:
 
 
 def account_of(row: Row) -> Account:
-    return Account(int(row[0]), row[1], int(row[2]))
+    account_id, name, quota_bytes, display_name, enabled = row
+    return Account(int(account_id), name, int(quota_bytes), display_name, bool(enabled))
 
 
-def create_account(name: str, quota_bytes: int) -> Op[Account]:
+def create_account(name: str, quota_bytes: int, display_name: str, credentials: str) -> Op[Account]:
     rows = yield Q("SELECT id FROM accounts WHERE name = ?", (name,))
     if rows:
         raise AlreadyExists(f"account {name!r} exists")
-    rows = yield Q(f"INSERT INTO accounts (name, quota_bytes) VALUES (?, ?) RETURNING {ACCOUNT_COLUMNS}",  # noqa: S608
-                   (name, quota_bytes))
+    rows = yield Q("INSERT INTO accounts (name, quota_bytes, display_name, credentials) "  # noqa: S608
+                   f"VALUES (?, ?, ?, ?) RETURNING {ACCOUNT_COLUMNS}",
+                   (name, quota_bytes, display_name, credentials))
     account = account_of(rows[0])
     yield from create_mailbox(account.id, INBOX, frozenset(), True)
     return account
+
+
+def get_account(account_id: int) -> Op[Account]:
+    rows = yield Q(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))  # noqa: S608
+    if not rows:
+        raise NotFound(f"no account {account_id}")
+    return account_of(rows[0])
 
 
 def find_account(name: str) -> Op[Account | None]:
@@ -171,8 +180,35 @@ def find_account(name: str) -> Op[Account | None]:
 
 
 def list_accounts() -> Op[list[Account]]:
-    rows = yield Q(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name")  # noqa: S608
-    return [account_of(r) for r in rows]
+    rows = yield Q(f"SELECT {ACCOUNT_COLUMNS} FROM accounts")  # noqa: S608
+    # Sorted here, not by ORDER BY: PostgreSQL's collation would order names unlike SQLite's.
+    return sorted((account_of(r) for r in rows), key=lambda a: a.name)
+
+
+def update_account(account_id: int, display_name: str | None, enabled: bool | None,
+                   credentials: str | None) -> Op[Account]:
+    changes: dict[str, str | int] = {}
+    if display_name is not None:
+        changes["display_name"] = display_name
+    if enabled is not None:
+        changes["enabled"] = int(enabled)
+    if credentials is not None:
+        changes["credentials"] = credentials
+    if not changes:
+        return (yield from get_account(account_id))
+    sets = ", ".join(f"{column} = ?" for column in changes)
+    rows = yield Q(f"UPDATE accounts SET {sets} WHERE id = ? RETURNING {ACCOUNT_COLUMNS}",  # noqa: S608
+                   (*changes.values(), account_id))
+    if not rows:
+        raise NotFound(f"no account {account_id}")
+    return account_of(rows[0])
+
+
+def account_credentials(account_id: int) -> Op[str]:
+    rows = yield Q("SELECT credentials FROM accounts WHERE id = ?", (account_id,))
+    if not rows:
+        raise NotFound(f"no account {account_id}")
+    return str(rows[0][0])
 
 
 def set_quota(account_id: int, quota_bytes: int) -> Op[None]:
@@ -182,6 +218,8 @@ def set_quota(account_id: int, quota_bytes: int) -> Op[None]:
 
 
 def delete_account(ctx: Ctx, account_id: int) -> Op[None]:
+    """The account, its mailboxes and messages; app passwords and client certificates
+    go with it (ON DELETE CASCADE)."""
     for box in (yield from list_mailboxes(account_id)):
         yield from _release_mailbox(box.id, account_id)
         ctx.events.append(ChangeEvent(box.id, ChangeKind.MAILBOX, box.highest_modseq + 1))

@@ -4,6 +4,12 @@ Every write locks the mailbox rows it changes first, in id order, then the accou
 rows, in id order: on PostgreSQL two nodes writing the same mailbox serialize on
 that row, so UIDs and MODSEQs never collide (RFC 9051 2.3.1.1: UIDs strictly
 ascending; RFC 7162 3.1: MODSEQ strictly increasing per mailbox).
+
+Expunged UIDs are remembered with their MODSEQ for VANISHED (RFC 7162 3.2.5.2), but
+not for ever: each expunge keeps the newest ``keep`` rows of its mailbox (the store's
+``expunged_keep``) and raises the mailbox's ``expunged_floor`` to the highest MODSEQ
+it dropped. A client whose MODSEQ is below the floor gets every UID under UIDNEXT
+that is not in the mailbox as vanished: a superset, which RFC 7162 3.2.5.2 allows.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from mailward.store.sql.mailboxes import get_mailbox
 from mailward.store.uidset import UidSet
 
 RECENT = "\\Recent"  # RFC 3501 2.3.2: session state, never stored (gone in RFC 9051)
+EXPUNGED_KEEP = 10_000  # expunged rows kept per mailbox for VANISHED
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,8 @@ def copy(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult
     return CopyResult(dest.uid_validity, tuple(m.uid for m in found), tuple(a.uid for a in added))
 
 
-def _remove(ctx: Ctx, mailbox_id: int, found: list[MessageInfo], *, release: bool) -> Op[ExpungeResult]:
+def _remove(ctx: Ctx, mailbox_id: int, found: list[MessageInfo], *, release: bool,
+            keep: int) -> Op[ExpungeResult]:
     box = yield from get_mailbox(mailbox_id, lock=True)
     if not found:
         return ExpungeResult((), box.highest_modseq)
@@ -152,6 +160,7 @@ def _remove(ctx: Ctx, mailbox_id: int, found: list[MessageInfo], *, release: boo
     # RFC 7162 3.2.5.2: remember expunged UIDs with their MODSEQ for VANISHED (EARLIER).
     yield Q("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
             many=[(mailbox_id, u, modseq) for u in uids])
+    yield from prune_expunged(mailbox_id, keep, added=len(uids))
     size = sum(m.size for m in found)
     yield from charge({box.account_id: (-size, -len(found))}, check=False)
     if release:
@@ -160,14 +169,50 @@ def _remove(ctx: Ctx, mailbox_id: int, found: list[MessageInfo], *, release: boo
     return ExpungeResult(tuple(uids), modseq)
 
 
-def expunge(ctx: Ctx, mailbox_id: int, uids: UidSet | None, deleted_only: bool) -> Op[ExpungeResult]:
+def prune_expunged(mailbox_id: int, keep: int, added: int = 0) -> Op[int]:
+    """Count ``added`` new expunged rows, then drop all but the ``keep`` newest (by
+    MODSEQ, then UID) and raise ``expunged_floor`` to cover what went; how many went."""
+    rows = yield Q("UPDATE mailboxes SET expunged_rows = expunged_rows + ? WHERE id = ? "
+                   "RETURNING expunged_rows, expunged_floor", (added, mailbox_id))
+    if not rows:
+        raise NotFound(f"no mailbox {mailbox_id}")
+    count, floor = (int(v) for v in rows[0])
+    excess = count - max(keep, 0)
+    if excess <= 0:
+        return 0
+    rows = yield Q("SELECT modseq, uid FROM expunged WHERE mailbox_id = ? ORDER BY modseq, uid "
+                   "LIMIT 1 OFFSET ?", (mailbox_id, excess - 1))
+    if not rows:  # the count was off: set it right, prune next time
+        yield Q("UPDATE mailboxes SET expunged_rows = (SELECT count(*) FROM expunged e "
+                "WHERE e.mailbox_id = mailboxes.id) WHERE id = ?", (mailbox_id,))
+        return 0
+    cut_modseq, cut_uid = int(rows[0][0]), int(rows[0][1])
+    yield Q("DELETE FROM expunged WHERE mailbox_id = ? AND (modseq < ? OR (modseq = ? AND uid <= ?))",
+            (mailbox_id, cut_modseq, cut_modseq, cut_uid))
+    yield Q("UPDATE mailboxes SET expunged_rows = ?, expunged_floor = ? WHERE id = ?",
+            (count - excess, max(floor, cut_modseq), mailbox_id))
+    return excess
+
+
+def prune_all_expunged(keep: int) -> Op[int]:
+    """:func:`prune_expunged` for every mailbox holding more than ``keep`` rows."""
+    rows = yield Q("SELECT id FROM mailboxes WHERE expunged_rows > ? ORDER BY id", (keep,))
+    pruned = 0
+    for (mailbox_id,) in rows:
+        pruned += yield from prune_expunged(int(mailbox_id), keep)
+    return pruned
+
+
+def expunge(ctx: Ctx, mailbox_id: int, uids: UidSet | None, deleted_only: bool, *,
+            keep: int = EXPUNGED_KEEP) -> Op[ExpungeResult]:
     yield from get_mailbox(mailbox_id, lock=True)
     extra = " AND {flag:Deleted}" if deleted_only else ""  # RFC 9051 6.4.3 / 6.4.9 UID EXPUNGE
     found = yield from select_messages(mailbox_id, uids, extra)
-    return (yield from _remove(ctx, mailbox_id, found, release=True))
+    return (yield from _remove(ctx, mailbox_id, found, release=True, keep=keep))
 
 
-def move(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult]:
+def move(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int, *,
+         keep: int = EXPUNGED_KEEP) -> Op[CopyResult]:
     """RFC 6851: copy then expunge, atomically; the blobs are shared, not copied."""
     for box_id in sorted({mailbox_id, dest_id}):
         yield from get_mailbox(box_id, lock=True)
@@ -175,7 +220,7 @@ def move(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult
     found = yield from select_messages(mailbox_id, uids)
     if not found:
         return CopyResult(dest.uid_validity, (), ())
-    yield from _remove(ctx, mailbox_id, found, release=False)
+    yield from _remove(ctx, mailbox_id, found, release=False, keep=keep)
     entries = [Entry(dest_id, m.blob, m.flags, m.internal_date) for m in found]
     added = yield from insert_entries(ctx, entries)
     return CopyResult(dest.uid_validity, tuple(m.uid for m in found), tuple(a.uid for a in added))
@@ -184,5 +229,24 @@ def move(ctx: Ctx, mailbox_id: int, uids: UidSet, dest_id: int) -> Op[CopyResult
 def changes_since(mailbox_id: int, modseq: int) -> Op[Changes]:
     box = yield from get_mailbox(mailbox_id)
     changed = yield from select_messages(mailbox_id, None, f" AND m.modseq > {int(modseq)}")
-    rows = yield Q("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq))
-    return Changes(tuple(changed), UidSet.of(int(r[0]) for r in rows), box.highest_modseq)
+    rows = yield Q("SELECT expunged_floor FROM mailboxes WHERE id = ?", (mailbox_id,))
+    if modseq >= int(rows[0][0]):
+        rows = yield Q("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq))
+        return Changes(tuple(changed), UidSet.of(int(r[0]) for r in rows), box.highest_modseq)
+    # Expunges after ``modseq`` may have been pruned: report every UID ever given out
+    # that is not here now (RFC 7162 3.2.5.2 permits a superset).
+    rows = yield Q("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+    return Changes(tuple(changed), absent_uids([int(r[0]) for r in rows], box.uid_next),
+                   box.highest_modseq)
+
+
+def absent_uids(present: Sequence[int], uid_next: int) -> UidSet:
+    """The UIDs below ``uid_next`` that are not in ``present`` (ascending)."""
+    ranges, low = [], 1
+    for uid in present:
+        if uid > low:
+            ranges.append((low, uid - 1))
+        low = uid + 1
+    if low < uid_next:
+        ranges.append((low, uid_next - 1))
+    return UidSet(tuple(ranges))

@@ -16,14 +16,20 @@ from typing import IO, TypeVar
 
 from mailward.store.interface import (
     Account,
+    Alias,
     Appended,
+    AppPassword,
     BlobRef,
     Changes,
+    ClientCertificate,
     CopyResult,
+    CounterUpdate,
+    Domain,
     Envelope,
     ExpungeResult,
     FlagOp,
     FlagsResult,
+    LoginCounter,
     Mailbox,
     MailboxStatus,
     MessageInfo,
@@ -36,6 +42,7 @@ from mailward.store.interface import (
     StoreError,
     Subscription,
 )
+from mailward.store.sql import directory as d
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
@@ -108,6 +115,8 @@ async def _stage_stream(staged: Staged, source: AsyncIterable[bytes]) -> None:
 
 class SqlStore(abc.ABC):
     backend = "sql"
+    # Expunged UIDs remembered per mailbox for VANISHED (RFC 7162 3.2.5.2); see sql.messages.
+    expunged_keep = msg.EXPUNGED_KEEP
 
     @abc.abstractmethod
     async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
@@ -118,8 +127,8 @@ class SqlStore(abc.ABC):
         """Run a read operation against one consistent snapshot."""
 
     @abc.abstractmethod
-    async def migrate(self) -> list[int]:
-        """Apply pending schema migrations; the versions applied."""
+    async def migrate(self, upto: int = schema.LATEST) -> list[int]:
+        """Apply pending schema migrations (up to version ``upto``); the versions applied."""
 
     @abc.abstractmethod
     def subscribe(self, mailbox_id: int) -> Subscription: ...
@@ -129,14 +138,26 @@ class SqlStore(abc.ABC):
 
     # --- accounts ----------------------------------------------------------------
 
-    async def create_account(self, name: str, *, quota_bytes: int = 0) -> Account:
-        return await self._write(lambda ctx: mb.create_account(name, quota_bytes))
+    async def create_account(self, name: str, *, quota_bytes: int = 0, display_name: str = "",
+                             credentials: str = "") -> Account:
+        return await self._write(lambda ctx: mb.create_account(name, quota_bytes, display_name, credentials))
 
     async def find_account(self, name: str) -> Account | None:
         return await self._read(lambda: mb.find_account(name))
 
+    async def account(self, account_id: int) -> Account:
+        return await self._read(lambda: mb.get_account(account_id))
+
     async def list_accounts(self) -> list[Account]:
         return await self._read(mb.list_accounts)
+
+    async def update_account(self, account_id: int, *, display_name: str | None = None,
+                             enabled: bool | None = None, credentials: str | None = None) -> Account:
+        return await self._write(
+            lambda ctx: mb.update_account(account_id, display_name, enabled, credentials))
+
+    async def account_credentials(self, account_id: int) -> str:
+        return await self._read(lambda: mb.account_credentials(account_id))
 
     async def set_quota(self, account_id: int, quota_bytes: int) -> None:
         await self._write(lambda ctx: mb.set_quota(account_id, quota_bytes))
@@ -146,6 +167,73 @@ class SqlStore(abc.ABC):
 
     async def quota(self, account_id: int) -> QuotaUsage:
         return await self._read(lambda: mb.quota(account_id))
+
+    # --- domains, aliases --------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        return await self._write(lambda ctx: d.add_domain(ctx, name))
+
+    async def find_domain(self, name: str) -> Domain | None:
+        return await self._read(lambda: d.find_domain(name))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self._read(d.list_domains)
+
+    async def remove_domain(self, name: str) -> None:
+        await self._write(lambda ctx: d.remove_domain(name))
+
+    async def add_alias(self, address: str, target: str) -> Alias:
+        return await self._write(lambda ctx: d.add_alias(address, target))
+
+    async def alias_targets(self, address: str) -> list[str]:
+        return await self._read(lambda: d.alias_targets(address))
+
+    async def aliases_to(self, target: str) -> list[str]:
+        return await self._read(lambda: d.aliases_to(target))
+
+    async def list_aliases(self) -> list[Alias]:
+        return await self._read(d.list_aliases)
+
+    async def remove_alias(self, address: str, target: str | None = None) -> int:
+        return await self._write(lambda ctx: d.remove_alias(address, target))
+
+    # --- app passwords, client certificates --------------------------------------
+
+    async def add_app_password(self, account_id: int, label: str, credentials: str) -> AppPassword:
+        return await self._write(lambda ctx: d.add_app_password(ctx, account_id, label, credentials))
+
+    async def app_passwords(self, account_id: int) -> list[AppPassword]:
+        return await self._read(lambda: d.app_passwords(account_id))
+
+    async def revoke_app_password(self, account_id: int, label: str) -> None:
+        await self._write(lambda ctx: d.revoke_app_password(account_id, label))
+
+    async def add_client_certificate(self, account_id: int, fingerprint: str,
+                                     label: str = "") -> ClientCertificate:
+        return await self._write(lambda ctx: d.add_client_certificate(ctx, account_id, fingerprint, label))
+
+    async def client_certificates(self, account_id: int) -> list[ClientCertificate]:
+        return await self._read(lambda: d.client_certificates(account_id))
+
+    async def remove_client_certificate(self, fingerprint: str) -> None:
+        await self._write(lambda ctx: d.remove_client_certificate(fingerprint))
+
+    async def account_for_certificate(self, fingerprint: str) -> Account | None:
+        return await self._read(lambda: d.account_for_certificate(fingerprint))
+
+    # --- login counters ----------------------------------------------------------
+
+    async def login_counter(self, key: str) -> LoginCounter | None:
+        return await self._read(lambda: d.login_counter(key))
+
+    async def update_login_counter(self, key: str, fn: CounterUpdate) -> LoginCounter | None:
+        return await self._write(lambda ctx: d.update_login_counter(key, fn))
+
+    async def delete_login_counter(self, key: str) -> bool:
+        return await self._write(lambda ctx: d.delete_login_counter(key))
+
+    async def login_counters(self) -> list[tuple[str, LoginCounter]]:
+        return await self._read(d.login_counters)
 
     # --- mailboxes ---------------------------------------------------------------
 
@@ -240,11 +328,22 @@ class SqlStore(abc.ABC):
         return await self._write(lambda ctx: msg.copy(ctx, mailbox_id, uids, dest_mailbox_id))
 
     async def move(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult:
-        return await self._write(lambda ctx: msg.move(ctx, mailbox_id, uids, dest_mailbox_id))
+        keep = self.expunged_keep
+        return await self._write(lambda ctx: msg.move(ctx, mailbox_id, uids, dest_mailbox_id, keep=keep))
 
     async def expunge(self, mailbox_id: int, uids: UidSet | None = None, *,
                       deleted_only: bool = True) -> ExpungeResult:
-        return await self._write(lambda ctx: msg.expunge(ctx, mailbox_id, uids, deleted_only))
+        keep = self.expunged_keep
+        return await self._write(lambda ctx: msg.expunge(ctx, mailbox_id, uids, deleted_only, keep=keep))
+
+    async def prune_expunged(self, mailbox_id: int | None = None, *, keep: int | None = None) -> int:
+        """Forget all but the ``keep`` (default ``expunged_keep``) newest expunged UIDs of
+        one mailbox, or of every mailbox; how many went. Expunge does this as it goes:
+        this is for an admin lowering the limit, and for tests."""
+        limit = self.expunged_keep if keep is None else keep
+        if mailbox_id is None:
+            return await self._write(lambda ctx: msg.prune_all_expunged(limit))
+        return await self._write(lambda ctx: msg.prune_expunged(mailbox_id, limit))
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(lambda: msg.changes_since(mailbox_id, modseq))

@@ -85,8 +85,9 @@ class _Job:
 class SqliteStore(SqlStore):
     backend = "sqlite"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, exclusive: bool = True) -> None:
         self.directory = directory
+        self.exclusive = exclusive
         self.path = directory / DB_NAME
         self._hub = FeedHub()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -101,8 +102,14 @@ class SqliteStore(SqlStore):
         self.commits = 0  # transactions committed (each one sync), for tests and metrics
 
     @classmethod
-    async def open(cls, directory: Path, *, migrate: bool = True) -> SqliteStore:
-        store = cls(directory)
+    async def open(cls, directory: Path, *, migrate: bool = True, exclusive: bool = True) -> SqliteStore:
+        """``exclusive``: hold the store for this process (``serve``, ``store copy``). The
+        admin commands (``mailward user ...``) open it shared: SQLite's own locking
+        (BEGIN IMMEDIATE, a busy timeout) keeps their short writes apart from the
+        server's, so an admin can add a user or lift a login block while it runs.
+        Their changes reach the server's change feed only for sessions that look
+        again, which is all that adding users, aliases or certificates needs."""
+        store = cls(directory, exclusive=exclusive)
         await asyncio.to_thread(store._start)
         if migrate:
             await store.migrate()
@@ -111,22 +118,27 @@ class SqliteStore(SqlStore):
     def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)  # the WAL and shm files follow the umask; the directory guards them
-        self._lock_fd = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise StoreUnavailable(
-                f"{self.path} is in use by another mailward process; the embedded store serves "
-                "one process: stop the other one, or move to PostgreSQL for several nodes") from None
+        if self.exclusive:
+            self._take_lock()
         conn = connect(self.path)
         os.chmod(self.path, 0o600)
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="mailward-sqlite-w",
                                         daemon=True)
         self._writer.start()
 
-    async def migrate(self) -> list[int]:
-        return await self._write(lambda ctx: schema.migrate("sqlite"))
+    def _take_lock(self) -> None:
+        self._lock_fd = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise StoreUnavailable(
+                f"{self.path} is in use by another mailward process; the embedded store serves "
+                "one process: stop the other one, or move to PostgreSQL for several nodes") from None
+
+    async def migrate(self, upto: int = schema.LATEST) -> list[int]:
+        return await self._write(lambda ctx: schema.migrate("sqlite", upto))
 
     async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
         if self._closed:

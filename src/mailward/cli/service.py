@@ -1,0 +1,51 @@
+"""Running an account-service call from the command line: open the store the config
+names, call, close, and turn refusals into one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from mailward.auth.accounts import AccountService, ServiceError
+from mailward.cli.common import load_config
+from mailward.cli.store_cmd import secret_resolver
+from mailward.config import Config
+from mailward.server.privileges import drop_to
+from mailward.store.factory import open_store
+from mailward.store.interface import StoreError
+
+T = TypeVar("T")
+
+
+class CommandFailed(Exception):
+    """Print the message and exit with the problems code."""
+
+
+def with_service(args: argparse.Namespace, call: Callable[[AccountService, Config], Awaitable[T]]) -> T:
+    """``call(service, config)`` against the store; :class:`CommandFailed` on a refusal.
+
+    Run as root with ``user`` set in the config, the command first becomes that user,
+    as ``serve`` does: files the store creates (the SQLite WAL, say) then belong to
+    the server, which could not open them otherwise.
+    """
+    config = load_config(args).config
+    if config.user and os.geteuid() == 0:
+        try:
+            drop_to(config.user)
+        except (OSError, KeyError) as exc:
+            raise CommandFailed(f"cannot become user {config.user} (the config's `user`): {exc}") from None
+
+    async def run() -> T:
+        store = await open_store(config.store, config.data_dir, secret_resolver(config), exclusive=False)
+        try:
+            return await call(AccountService(store), config)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (ServiceError, StoreError) as exc:
+        raise CommandFailed(str(exc)) from None
