@@ -3,6 +3,9 @@
 One certificate serves every protocol: several listeners may name the same pair.
 Keys are written mode 0600 whatever the umask, every file atomically, so a
 running server picks up a renewed pair without a restart and never sees half.
+With ``--passphrase secret:NAME`` a key is also encrypted at rest (PKCS#8) with
+the value of that secret; a passphrase itself is never taken from the command
+line, where ``ps`` and the shell history would show it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mailward import files
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_config_argument, fail, load_config
 from mailward.config.model import Config
+from mailward.config.tls import TlsSettings
+from mailward.secrets import PREFIX, SecretError, check_name
+from mailward.server.preflight import secret_source
 from mailward.tls import certs
 from mailward.tls.probe import ProbeError, check_pin, describe_der, fetch_certificate, split_host_port
 
@@ -52,6 +58,35 @@ def _days(text: str) -> int:
     return value
 
 
+def _secret_ref(text: str) -> str:
+    """``secret:NAME`` only; the message never repeats what was given (it may be the password)."""
+    refusal = (
+        "give secret:NAME, never the passphrase itself (ps and the shell history would show it): "
+        "store it with `mailward secret set NAME`"
+    )
+    if not text.startswith(PREFIX):
+        raise argparse.ArgumentTypeError(refusal)
+    try:
+        check_name(text[len(PREFIX) :])
+    except SecretError:
+        raise argparse.ArgumentTypeError(refusal) from None
+    return text
+
+
+def _add_passphrase_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--passphrase",
+        type=_secret_ref,
+        metavar="secret:NAME",
+        help=f"{what} (the secret's value, from `mailward secret set NAME`)",
+    )
+
+
+def _resolve(config: Config, ref: str, where: str) -> str:
+    """The value of ``secret:NAME``; SecretError says which secret and how to set it."""
+    return secret_source(config).resolve(ref, where)
+
+
 # --- create ----------------------------------------------------------------------
 
 
@@ -69,6 +104,7 @@ def _register_create(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--key-type", choices=certs.KEY_TYPES, default="ecdsa-p256", help="default: ecdsa-p256")
     p.add_argument("--out", metavar="PREFIX", help="write PREFIX.crt and PREFIX.key")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    _add_passphrase_argument(p, "encrypt the key with this secret")
     p.set_defaults(func=cmd_create)
 
 
@@ -80,20 +116,30 @@ def _config_path(config: Config, path: str) -> Path:
 
 def cmd_create(args: argparse.Namespace) -> int:
     config: Config | None = None
-    if args.domain is None or args.out is None:
-        config = load_config(args).config
+    if args.domain is None or args.out is None or args.passphrase:
+        config = load_config(args).config  # with --passphrase: the secret store is the config's
     domain = args.domain or (config.server_name if config else "")
     if not domain:
         return fail("no domain: give --domain NAME or set hostname in the config")
+    configured = ""
     if args.out is not None:
         cert_path, key_path = certs.pair_paths(Path(args.out))
     else:
         assert config is not None
         cert_path = _config_path(config, config.tls.certificate)
         key_path = _config_path(config, config.tls.key)
+        configured = config.tls.key_passphrase
     existing = [str(p) for p in (cert_path, key_path) if p.exists()]
     if existing and not args.force:
         return fail(f"{' and '.join(existing)} already exist: add --force to replace them")
+    ref = args.passphrase or configured
+    passphrase: str | None = None
+    if ref:
+        assert config is not None
+        try:
+            passphrase = _resolve(config, ref, "--passphrase" if args.passphrase else "tls.key_passphrase")
+        except SecretError as exc:
+            return fail(str(exc))
     for directory in {cert_path.parent, key_path.parent}:
         directory.mkdir(parents=True, exist_ok=True)
     key = certs.new_key(args.key_type)
@@ -101,10 +147,26 @@ def cmd_create(args: argparse.Namespace) -> int:
         cert = certs.self_signed(key, [domain, *args.alt], args.days)
     except ValueError as exc:
         return fail(f"cannot create the certificate: {exc}")
-    certs.write_pair(cert_path, key_path, cert, key)
-    print(f"wrote {cert_path} (0644) and {key_path} (0600)")
+    certs.write_pair(cert_path, key_path, cert, key, passphrase)
+    print(f"wrote {cert_path} (0644) and {key_path} (0600{_encrypted(ref)})")
+    if ref and ref != configured:
+        print(f'serve it with key_passphrase = "{ref}"')
+    _warn_other_passphrase(ref, configured, "tls.key_passphrase")
     _print_info(certs.describe(cert))
     return EXIT_OK
+
+
+def _encrypted(ref: str) -> str:
+    return f", encrypted with {ref}" if ref else ""
+
+
+def _warn_other_passphrase(ref: str, configured: str, key: str) -> None:
+    if configured and ref != configured:
+        print(
+            f'mailward: warning: {key} is "{configured}": set it to "{ref}", '
+            "or the server cannot read the key",
+            file=sys.stderr,
+        )
 
 
 # --- show ------------------------------------------------------------------------
@@ -120,14 +182,21 @@ def _register_show(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=cmd_show)
 
 
-def _listener_pair(args: argparse.Namespace) -> tuple[Path, Path] | str:
+def _listener_tls(args: argparse.Namespace) -> tuple[Config, TlsSettings] | str:
     config = load_config(args).config
     for listener in config.listener:
         if listener.name == args.listener:
-            tls = listener.tls_options
-            return _config_path(config, tls.certificate), _config_path(config, tls.key)
+            return config, listener.tls_options
     names = ", ".join(listener.name for listener in config.listener) or "none"
     return f'no listener named "{args.listener}" (listeners: {names})'
+
+
+def _listener_pair(args: argparse.Namespace) -> tuple[Path, Path] | str:
+    found = _listener_tls(args)
+    if isinstance(found, str):
+        return found
+    config, tls = found
+    return _config_path(config, tls.certificate), _config_path(config, tls.key)
 
 
 def _target(args: argparse.Namespace) -> tuple[Path, Path | None] | str:
@@ -184,18 +253,31 @@ def _register_renew(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
     p.add_argument("--days", type=_days, default=DEFAULT_DAYS, help="validity in days (default: 365)")
     p.add_argument("--force", action="store_true", help="renew even a certificate a CA issued")
+    _add_passphrase_argument(
+        p, "the key's passphrase (default: the listener's key_passphrase); a --new-key is encrypted with it"
+    )
     p.set_defaults(func=cmd_renew)
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
-    target = _target(args)
-    if isinstance(target, str):
-        return fail(target)
-    cert_path, key_path = target
+    if (args.file is None) == (args.listener is None):
+        return fail("name a certificate FILE or --listener NAME (one of them)")
+    config: Config | None = None
+    configured = ""  # the listener's key_passphrase
+    if args.listener is not None:
+        found = _listener_tls(args)
+        if isinstance(found, str):
+            return fail(found)
+        config, tls = found
+        cert_path, key_path = _config_path(config, tls.certificate), _config_path(config, tls.key)
+        configured = tls.key_passphrase
+    else:
+        cert_path = Path(args.file)
+        key_path = cert_path.with_suffix(".key")
+        if args.passphrase:
+            config = load_config(args).config  # the secret store is the config's
     if args.key:
         key_path = Path(args.key)
-    elif key_path is None:
-        key_path = cert_path.with_suffix(".key")
     chain = _read_chain(cert_path)
     if isinstance(chain, str):
         return fail(chain)
@@ -205,14 +287,12 @@ def cmd_renew(args: argparse.Namespace) -> int:
             f"{cert_path} was issued by {old.issuer.rfc4514_string()}: renew it with that CA "
             "(or add --force to replace it with a self-signed one)"
         )
-    try:
-        key = certs.load_key(key_path.read_bytes(), None)
-    except certs.KeyPassphraseNeeded:
-        return fail(f"{key_path} is encrypted: renew with --new-key, or decrypt it first")
-    except OSError as exc:
-        return fail(f"cannot read {key_path}: {exc.strerror}")
-    except ValueError:
-        return fail(f"{key_path} holds no usable PEM private key")
+    ref = args.passphrase or configured
+    where = "--passphrase" if args.passphrase else f"listener {args.listener}: key_passphrase"
+    loaded = _load_old_key(config, key_path, ref, where)
+    if isinstance(loaded, str):
+        return fail(loaded)
+    key, passphrase, plain = loaded
     if certs.public_der(key) != certs.public_der(old):
         return fail(f"{key_path} is not the key of {cert_path}: name the right one with --key")
     new_key: certs.PrivateKey | None = None
@@ -220,12 +300,48 @@ def cmd_renew(args: argparse.Namespace) -> int:
         new_key = certs.new_key(_key_type_of(key))
         key = new_key
     cert = certs.renewed(old, key, args.days)
-    certs.write_pair(cert_path, key_path, cert, new_key)
-    print(
-        f"renewed {cert_path}" + (f" with a new key in {key_path}" if new_key else f" (same key, {key_path})")
-    )
+    # a new key is encrypted whenever a passphrase is in effect; the old one is left as it is
+    certs.write_pair(cert_path, key_path, cert, new_key, passphrase)
+    if new_key:
+        print(f"renewed {cert_path} with a new key in {key_path}{_encrypted(ref)}")
+    else:
+        print(f"renewed {cert_path} (same key, {key_path})")
+    if plain and not new_key:
+        print(
+            f"mailward: warning: {ref} is given but {key_path} is not encrypted, and it stays so: "
+            "add --new-key to write an encrypted key",
+            file=sys.stderr,
+        )
+    _warn_other_passphrase(ref, configured, f"listener {args.listener}: key_passphrase")
     _print_info(certs.describe(cert))
     return EXIT_OK
+
+
+def _load_old_key(
+    config: Config | None, key_path: Path, ref: str, where: str
+) -> tuple[certs.PrivateKey, str | None, bool] | str:
+    """The key, the passphrase in effect, and whether the key was plain despite one; or the error."""
+    passphrase: str | None = None
+    if ref:
+        assert config is not None
+        try:
+            passphrase = _resolve(config, ref, where)
+        except SecretError as exc:
+            return str(exc)
+    try:
+        data = key_path.read_bytes()
+    except OSError as exc:
+        return f"cannot read {key_path}: {exc.strerror}"
+    try:
+        return certs.load_key(data, passphrase), passphrase, False
+    except certs.KeyPassphraseNeeded:
+        return f"{key_path} is encrypted: give --passphrase secret:NAME, the secret it is encrypted with"
+    except certs.KeyNotEncrypted as exc:
+        return exc.key, passphrase, True
+    except ValueError:
+        if certs.is_encrypted(data):
+            return f"{key_path} cannot be decrypted with {ref}: give the secret it is encrypted with"
+        return f"{key_path} holds no usable PEM private key"
 
 
 def _key_type_of(key: certs.PrivateKey) -> certs.KeyType:

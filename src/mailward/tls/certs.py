@@ -45,6 +45,18 @@ class KeyPassphraseNeeded(Exception):
     """The key file is encrypted and no passphrase was given."""
 
 
+class KeyNotEncrypted(Exception):
+    """A passphrase was given for a key file that is not encrypted.
+
+    Raised rather than passed over, so that no caller takes an unencrypted key
+    for an encrypted one without saying so; :attr:`key` is the key, loaded.
+    """
+
+    def __init__(self, key: PrivateKey) -> None:
+        super().__init__("a passphrase was given but the key is not encrypted")
+        self.key = key
+
+
 # --- reading ---------------------------------------------------------------------
 
 
@@ -56,15 +68,31 @@ def load_chain(data: bytes) -> list[x509.Certificate]:
     return chain
 
 
+def is_encrypted(data: bytes) -> bool:
+    """Whether a PEM private key file is passphrase-protected.
+
+    PKCS#8 (RFC 5958 3: ``ENCRYPTED PRIVATE KEY``) or OpenSSL's legacy form
+    (RFC 1421 4.6.1.1: ``Proc-Type: 4,ENCRYPTED``).
+    """
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data or b"Proc-Type: 4,ENCRYPTED" in data
+
+
 def load_key(data: bytes, passphrase: str | None) -> PrivateKey:
-    """A PEM private key; raises :class:`KeyPassphraseNeeded` or ValueError."""
+    """A PEM private key; raises :class:`KeyPassphraseNeeded`, :class:`KeyNotEncrypted` or ValueError.
+
+    ValueError covers a wrong passphrase (see :func:`is_encrypted` to tell it apart).
+    """
     password = passphrase.encode() if passphrase else None
     try:
         key = serialization.load_pem_private_key(data, password)
     except TypeError as exc:  # encrypted but no password, or a password for a plain key
         if password is None:
             raise KeyPassphraseNeeded() from exc
-        key = serialization.load_pem_private_key(data, None)
+        raise KeyNotEncrypted(_supported(serialization.load_pem_private_key(data, None))) from None
+    return _supported(key)
+
+
+def _supported(key: object) -> PrivateKey:
     if not isinstance(
         key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
     ):
@@ -224,21 +252,32 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+def key_pem(key: PrivateKey, passphrase: str | None = None) -> bytes:
+    """PKCS#8 PEM; encrypted with ``passphrase`` (``ENCRYPTED PRIVATE KEY``) when given."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
     )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
-def write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: PrivateKey | None) -> None:
-    """Write the key (0600, unless ``key`` is None) then the certificate (0644).
+def write_pair(
+    cert_path: Path,
+    key_path: Path,
+    cert: x509.Certificate,
+    key: PrivateKey | None,
+    passphrase: str | None = None,
+) -> None:
+    """Write the key (0600, unless ``key`` is None; encrypted with ``passphrase``
+    when given) then the certificate (0644).
 
     The key goes first: a server reloading between the two renames sees the
     new key with the old certificate, fails the key-matches-certificate check
     and keeps its old material until the certificate lands too.
     """
     if key is not None:
-        files.write_atomic(key_path, key_pem(key), 0o600)
+        files.write_atomic(key_path, key_pem(key, passphrase), 0o600)
     files.write_atomic(cert_path, cert_pem(cert), 0o644)
 
 

@@ -66,8 +66,9 @@ def resolve_passphrase(
     try:
         return resolve_secret(ref), None
     except Exception as exc:  # the resolver is the secrets module's: report, never crash a reload
-        said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
-        fix = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else ""
+        # the secrets module's errors carry ``message`` and ``fix`` apart (str() joins them)
+        said = getattr(exc, "message", None) or (str(exc) or type(exc).__name__)
+        fix = getattr(exc, "fix", "") or ""
         return None, Problem(
             key_path, f"cannot resolve {ref}: {said}", fix or f"add it with `mailward secret set {ref[7:]}`"
         )
@@ -207,6 +208,21 @@ def _load_key(
         return None
     try:
         return certs.load_key(data, passphrase)
+    except certs.KeyNotEncrypted as exc:
+        # A warning, not an error: the key loads and serves as it is, and an error
+        # would stop the server (or keep a reload from taking a renewed pair) over a
+        # setting that changes nothing, as dhparams with dhe = false does. But the
+        # admin believes the key is encrypted at rest, so it must be said.
+        problems.append(
+            Problem(
+                f"{pair.prefix}.key_passphrase",
+                f"key_passphrase is set but {pair.key} is not encrypted",
+                f"remove key_passphrase, or encrypt the key with that passphrase: `openssl pkey -aes256 "
+                f"-in {pair.key} -out NEW.key` (then move NEW.key over it, mode 0600)",
+                Severity.WARNING,
+            )
+        )
+        return exc.key
     except certs.KeyPassphraseNeeded:
         problems.append(
             Problem(key_key, f"{pair.key} is encrypted", f'set {pair.prefix}.key_passphrase = "secret:NAME"')

@@ -1,183 +1,255 @@
-"""A small TLS server for the TLS tests, until the listener framework serves them.
+"""The real server for the TLS tests: a config file, the real listeners, the test line protocol.
 
-It is the one place that stands in for the real listeners: an asyncio server on
-127.0.0.1 (ephemeral port) in its own thread and loop, doing the server side of
-TLS per connection with ``source.current()``, as the framework will. After the
-handshake it records the session's :class:`TlsFacts`, greets with ``OK
-<version>``, and echoes lines until the client closes. With ``starttls="smtp"``
-(or imap, pop3) it first plays a tiny fake greeting and STARTTLS dialogue.
+Each test gives its TLS settings as keyword arguments; they are written as the
+``[tls]`` table of a ``mailward.toml`` with one ``[[listener]]`` of the test line
+protocol (``tests/support/lineproto.py``) using implicit TLS, or STARTTLS with
+``starttls=`` a line-protocol role (``"plain"``, or ``"smtp"``, ``"imap"``,
+``"pop3"`` for a client that speaks that protocol's STARTTLS dialogue). The file
+is loaded as ``serve`` loads it, and :class:`~mailward.server.app.Server` runs it
+with ``serve``'s own TLS factory (the secret store included) in an event loop of
+its own thread, so that the tests can use blocking clients: ``ssl`` sockets,
+``openssl s_client``, sslyze and ``mailward cert fingerprint``.
+
+What reaches a session is asked of the session (``TLS?``, ``CERT?``: see
+``tls_helpers.handshake``); what the server did with each connection is read from
+the one line the listener logs per connection (:meth:`RunningServer.ended`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import json
+import logging
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from mailward.tls.context import ServerContextSource, TlsFacts, tls_facts
+from mailward.cli.serve_cmd import tls_factory
+from mailward.config import load
+from mailward.server.app import ReloadReport, Server
+from mailward.tls.context import ServerContextSource
+from support import lineproto
 from support.pki import Issued, TestCA
 
 TIMEOUT = 10.0
+T = TypeVar("T")
+CONNECTION_LOG = logging.getLogger("mailward.connection")
 
 
-@dataclass
-class TlsTestServer:
-    source: ServerContextSource
-    starttls: str | None = None
-    port: int = 0
-    facts: list[TlsFacts] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    _thread: threading.Thread | None = None
-    _loop: asyncio.AbstractEventLoop | None = None
-    _stop: asyncio.Event | None = None
-    _ready: threading.Event = field(default_factory=threading.Event)
-    _crash: list[BaseException] = field(default_factory=list)
+# --- the config file --------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="tls-test-server", daemon=True)
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # a JSON string is a TOML basic string
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def tls_table(issued: Issued, settings: Mapping[str, object], table: str = "tls") -> str:
+    """``[tls]`` for ``issued`` and ``settings``; ``sni`` is a list of mappings (``[[tls.sni]]``)."""
+    values: dict[str, object] = {"certificate": issued.cert_path, "key": issued.key_path, **settings}
+    sni = values.pop("sni", ())
+    assert isinstance(sni, list | tuple)
+    lines = [f"[{table}]", *(f"{key} = {toml_value(value)}" for key, value in values.items())]
+    for entry in sni:
+        assert isinstance(entry, Mapping)
+        lines.append(f"[[{table}.sni]]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+def sni_entry(issued: Issued, *names: str, **more: object) -> dict[str, object]:
+    return {"names": list(names), "certificate": issued.cert_path, "key": issued.key_path, **more}
+
+
+def listener_table(name: str, starttls: str | None) -> str:
+    tls, role = ("implicit", "plain") if starttls is None else ("starttls", starttls)
+    return (
+        f'[[listener]]\nname = "{name}"\nprotocol = "{lineproto.NAME}"\nrole = "{role}"\n'
+        f'address = "127.0.0.1:0"\ntls = "{tls}"\n'
+    )
+
+
+# --- the server in its thread ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ended:
+    """One connection, as the listener logged it when it ended."""
+
+    tls: str  # "TLSv1.3/TLS_AES_256_GCM_SHA384", or "no"
+    outcome: str
+
+    @property
+    def refused(self) -> bool:
+        """The TLS handshake failed: no session began."""
+        return self.outcome.startswith("TLS handshake failed")
+
+    @property
+    def version(self) -> str:
+        return self.tls.partition("/")[0]
+
+
+class _Ends(logging.Handler):
+    """Collects the end-of-connection lines of one listener."""
+
+    def __init__(self, listener: str) -> None:
+        super().__init__(logging.INFO)
+        self.marker = f" listener={listener} "
+        self.ended: list[Ended] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if self.marker not in message or " outcome=" not in message:
+            return
+        head, _, outcome = message.partition(" outcome=")
+        tls = head.split(" tls=", 1)[1].split(" ", 1)[0]
+        self.ended.append(Ended(tls, outcome))
+
+
+class RunningServer:
+    """A :class:`Server` started from ``config`` in an event loop of its own thread."""
+
+    def __init__(self, config: Path, listener: str) -> None:
+        self.config = config
+        self.name = listener
+        self._ends = _Ends(listener)
+        CONNECTION_LOG.addHandler(self._ends)
+        loaded = load(config, {lineproto.NAME: lineproto.SPEC.rules})
+        self.server = Server(loaded, {lineproto.NAME: lineproto.SPEC}, tls_factory(loaded.config))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._failures: list[BaseException] = []
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), name=f"server-{listener}")
         self._thread.start()
         if not self._ready.wait(TIMEOUT):
-            raise RuntimeError("test TLS server did not start")
-        if self._crash:
-            raise self._crash[0]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(TIMEOUT)
-            assert not self._thread.is_alive(), "test TLS server did not stop"
-        if self._crash:
-            raise self._crash[0]
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test thread
-            self._crash.append(exc)
-            self._ready.set()
+            raise RuntimeError("the server did not start")
+        if self._failures:
+            self.stop()
+            raise self._failures[0]
 
     async def _main(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        tasks: set[asyncio.Task[None]] = set()
-        owner = self
-
-        class Accept(asyncio.Protocol):
-            def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                # Stop reading at once: the client's ClientHello must stay in the socket
-                # until start_tls takes over, not land in a plaintext buffer (a real race).
-                assert isinstance(transport, asyncio.Transport)
-                transport.pause_reading()
-                task = loop.create_task(owner._connection(transport))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-
-        server = await loop.create_server(Accept, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _connection(self, transport: asyncio.Transport) -> None:
-        loop = asyncio.get_running_loop()
-        current: asyncio.BaseTransport = transport
-        plain: asyncio.StreamWriter | None = None  # kept until the transport is closed
         try:
-            if self.starttls:
-                plain_reader, plain = _streams(transport, loop)
-                transport.resume_reading()
-                if not await self._starttls_dialogue(plain_reader, plain):
-                    return
-            reader = asyncio.StreamReader()
-            protocol = asyncio.StreamReaderProtocol(reader)
-            # no await between the last plaintext write and this call: start_tls
-            # pauses reading before it yields, so no TLS byte is read as plaintext
-            tls = await loop.start_tls(
-                transport, protocol, self.source.current(), server_side=True, ssl_handshake_timeout=TIMEOUT
-            )
-            assert tls is not None
-            current = tls
-            protocol.connection_made(tls)
-            writer = asyncio.StreamWriter(tls, protocol, reader, loop)
-            await self._session(reader, writer)
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
-            self.failures.append(f"{type(exc).__name__}: {exc}")
+            await self.server.start()
+        except BaseException as exc:  # ConfigError and all: raised again in the test thread
+            self._failures.append(exc)
         finally:
-            current.close()
-            transport.close()
-            del plain
+            self._ready.set()
+        if not self._failures:
+            await self._stop.wait()
+        await self.server.stop(grace=1)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        facts = tls_facts(writer.get_extra_info("ssl_object"))
-        self.facts.append(facts)
-        writer.write(f"OK {facts.version}\r\n".encode())
-        await writer.drain()
-        for _ in range(1000):
-            line = await asyncio.wait_for(reader.readline(), 30)
-            if not line:
-                return
-            writer.write(line)
-            await writer.drain()
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(TIMEOUT)
+        CONNECTION_LOG.removeHandler(self._ends)
+        assert not self._thread.is_alive(), "the server did not stop"
 
-    async def _starttls_dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        greeting, go = {
-            "smtp": (b"220 localhost ESMTP fake\r\n", b"220 2.0.0 Ready to start TLS\r\n"),
-            "imap": (b"* OK fake IMAP ready\r\n", b"a1 OK Begin TLS negotiation now\r\n"),
-            "pop3": (b"+OK fake POP3 ready\r\n", b"+OK Begin TLS negotiation\r\n"),
-        }[self.starttls or ""]
-        writer.write(greeting)
-        await writer.drain()
-        for _ in range(20):
-            line = (await asyncio.wait_for(reader.readline(), TIMEOUT)).strip().upper()
-            if not line:
-                return False
-            if line.startswith((b"EHLO", b"HELO")):
-                writer.write(b"250-localhost\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
-            elif line in (b"STARTTLS", b"A1 STARTTLS", b"STLS"):
-                writer.write(go)
-                return True
-            else:
-                writer.write(b"500 5.5.1 not in this fake\r\n")
-            await writer.drain()
-        return False
+    def call(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in the server's loop (as SIGHUP or the certificate poller would)."""
+
+        async def run() -> T:
+            return work()
+
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(TIMEOUT)
+
+    @property
+    def port(self) -> int:
+        return self.server.listeners[self.name].sockname[1]
+
+    @property
+    def source(self) -> ServerContextSource:
+        """The listener's TLS context source (a reload with new settings replaces it)."""
+        source = self.server.listeners[self.name].tls_source
+        assert isinstance(source, ServerContextSource)
+        return source
+
+    def poll(self) -> ReloadReport:
+        """What ``serve``'s certificate poller does every few seconds: reload changed files."""
+        return self.call(self.server.poll_certificates)
+
+    def reload(self, text: str) -> ReloadReport:
+        """What SIGHUP does, after ``text`` replaced the config file."""
+        self.config.write_text(text)
+        new = load(self.config, {lineproto.NAME: lineproto.SPEC.rules})
+        return self.call(lambda: self.server.reload(new))
+
+    def ended(self, count: int) -> list[Ended]:
+        """The first ``count`` connections to end, in the order they did (waits for them)."""
+        deadline = time.monotonic() + TIMEOUT
+        while len(self._ends.ended) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self._ends.ended) >= count, f"only {len(self._ends.ended)} of {count} connections ended"
+        return self._ends.ended[:count]
 
 
-def _streams(
-    transport: asyncio.Transport, loop: asyncio.AbstractEventLoop
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader = asyncio.StreamReader()
-    protocol = asyncio.StreamReaderProtocol(reader)
-    transport.set_protocol(protocol)
-    protocol.connection_made(transport)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+class ServerFactory:
+    """``tls_server(issued, starttls=None, **tls)``: a running server; all stop at teardown."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[RunningServer] = []
+
+    def __call__(self, issued: Issued, *, starttls: str | None = None, **tls: object) -> RunningServer:
+        return self.from_config(self.config_text(issued, tls, starttls=starttls))
+
+    def config_text(
+        self,
+        issued: Issued,
+        tls: Mapping[str, object],
+        *,
+        starttls: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        name = name or f"tls{len(self.started) + 1}"
+        return (
+            f"data_dir = {toml_value(self.directory)}\n"
+            'hostname = "localhost"\n' + listener_table(name, starttls) + tls_table(issued, tls)
+        )
+
+    def from_config(self, text: str) -> RunningServer:
+        """A server for a whole config text; its listener is the last one the text names."""
+        path = self.directory / f"mailward-{len(self.started) + 1}.toml"
+        path.write_text(text)
+        names = [line.split('"')[1] for line in text.splitlines() if line.startswith("name = ")]
+        server = RunningServer(path, names[-1])
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        while self.started:
+            self.started.pop().stop()
 
 
 @pytest.fixture
-def tls_server() -> Iterator[Callable[..., TlsTestServer]]:
-    """Start test TLS servers: ``tls_server(source, starttls=None)``; all stop at teardown."""
-    started: list[TlsTestServer] = []
-
-    def start(source: ServerContextSource, starttls: str | None = None) -> TlsTestServer:
-        server = TlsTestServer(source, starttls)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+def tls_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    level = CONNECTION_LOG.level
+    CONNECTION_LOG.setLevel(logging.INFO)  # the line per connection
+    factory = ServerFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+        CONNECTION_LOG.setLevel(level)
 
 
-# --- client helpers shared by the TLS tests ------------------------------------------
+# --- test PKI ------------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,28 +1,24 @@
-"""`mailward cert fingerprint` against a local TLS server: implicit TLS and STARTTLS, pinning."""
+"""`mailward cert fingerprint` against the real listener: implicit TLS and STARTTLS, pinning.
+
+For STARTTLS the listener's line protocol plays the part of SMTP, IMAP or POP3 (its
+role), as far as the probe's dialogue goes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import socket
 import stat
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-from integration.tls.tls_helpers import eventually, settings_for
+from integration.tls.conftest import ServerFactory
 from mailward import files
 from mailward.cli import cert_cmd
 from mailward.tls import certs
-from mailward.tls.context import ServerContextSource
 from mailward.tls.probe import check_pin, split_host_port
 from support.pki import Issued, TestCA
-
-if TYPE_CHECKING:
-    from integration.tls.conftest import TlsTestServer
-
-Serve = Callable[..., "TlsTestServer"]
 
 
 def run(*argv: str) -> int:
@@ -34,25 +30,25 @@ def run(*argv: str) -> int:
 
 @pytest.mark.parametrize("starttls", [None, "smtp", "imap", "pop3"])
 def test_fingerprint_prints_the_certificate(
-    tls_server: Serve, server_cert: Issued, starttls: str | None, capsys: pytest.CaptureFixture[str]
+    tls_server: ServerFactory, server_cert: Issued, starttls: str | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = tls_server(ServerContextSource(settings_for(server_cert)), starttls=starttls)
+    server = tls_server(server_cert, starttls=starttls)
     extra = ["--starttls", starttls] if starttls else []
     assert run("cert", "fingerprint", f"127.0.0.1:{server.port}", *extra) == 0
     out = capsys.readouterr().out
     assert f"SHA-256:     {certs.cert_fingerprint(server_cert.cert)}" in out
     assert f"SHA-1:       {certs.cert_fingerprint(server_cert.cert, 'sha1')}" in out
     assert "valid until:" in out and "TLSv1.3" in out
-    assert eventually(lambda: len(server.facts) == 1)
+    [end] = server.ended(1)
+    assert end.version == "TLSv1.3" and not end.refused
 
 
 @pytest.mark.parametrize("starttls", [None, "smtp"])
 def test_pin_first_use_match_and_mismatch(
-    tls_server: Serve, ca: TestCA, server_cert: Issued, tmp_path: Path, starttls: str | None,
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued, tmp_path: Path, starttls: str | None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    src = ServerContextSource(settings_for(server_cert))
-    server = tls_server(src, starttls=starttls)
+    server = tls_server(server_cert, starttls=starttls)
     pin = tmp_path / "pins"
     argv = ["cert", "fingerprint", f"127.0.0.1:{server.port}", "--pin", str(pin)]
     argv += ["--starttls", starttls] if starttls else []
@@ -68,7 +64,7 @@ def test_pin_first_use_match_and_mismatch(
     other = ca.issue("other", ("localhost",))
     files.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)
     files.write_atomic(server_cert.cert_path, other.cert_path.read_bytes(), 0o644)
-    assert [p for p in src.reload() if p.severity.value == "error"] == []
+    assert server.poll().problems == ()  # as serve's poller would, within seconds
     assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
     captured = capsys.readouterr()
     assert "HAS CHANGED" in captured.err
@@ -99,12 +95,16 @@ def test_fingerprint_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_fingerprint_starttls_refused(
-    tls_server: Serve, server_cert: Issued, capsys: pytest.CaptureFixture[str]
+    tls_server: ServerFactory, server_cert: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # the server speaks TLS at once; an SMTP dialogue gets no greeting
-    server = tls_server(ServerContextSource(settings_for(server_cert)))
-    assert run("cert", "fingerprint", f"127.0.0.1:{server.port}", "--starttls", "smtp", "--timeout", "3") == 1
+    server = tls_server(server_cert)
+    assert run("cert", "fingerprint", f"127.0.0.1:{server.port}", "--starttls", "smtp", "--timeout", "1") == 1
     assert "mailward:" in capsys.readouterr().err
+    # and a listener whose protocol greets otherwise is not taken for SMTP
+    pop3 = tls_server(server_cert, starttls="pop3")
+    assert run("cert", "fingerprint", f"127.0.0.1:{pop3.port}", "--starttls", "smtp") == 1
+    assert "no SMTP greeting" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

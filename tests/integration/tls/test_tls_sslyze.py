@@ -1,4 +1,4 @@
-"""sslyze's Mozilla TLS configuration checks against a listener's context.
+"""sslyze's Mozilla TLS configuration checks against the real listener (one scan per profile).
 
 The certificate comes from a test CA that sslyze is given as its custom CA
 file. Items about trust in the public PKI cannot pass on a test CA and are the
@@ -8,17 +8,10 @@ vulnerability checks must all pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import pytest
 
-from integration.tls.tls_helpers import settings_for
-from mailward.tls.context import ServerContextSource
+from integration.tls.conftest import ServerFactory
 from support.pki import TestCA
-
-if TYPE_CHECKING:
-    from integration.tls.conftest import TlsTestServer
 
 sslyze = pytest.importorskip("sslyze")
 from sslyze.mozilla_tls_profile.tls_config_checker import (  # noqa: E402
@@ -29,7 +22,6 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (  # noqa: E402
     check_server_against_tls_configuration,
 )
 
-Serve = Callable[..., "TlsTestServer"]
 # sslyze's bundled public trust stores hold a root with a non-positive serial number,
 # which cryptography warns about while sslyze loads them: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
@@ -66,27 +58,26 @@ def issues(result: object, profile: TlsConfigurationEnum) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_default_policy_is_mozilla_intermediate(tls_server: Serve, ca: TestCA) -> None:
+def test_default_policy_is_mozilla_intermediate(tls_server: ServerFactory, ca: TestCA) -> None:
     cert = ca.issue("server", ("localhost", "127.0.0.1"), days=365)
-    server = tls_server(ServerContextSource(settings_for(cert)))
-    assert issues(scan(server.port, ca), TlsConfigurationEnum.MOZILLA_INTERMEDIATE) == {}
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_intermediate_with_dhe_and_rsa(tls_server: Serve, ca: TestCA) -> None:
-    cert = ca.issue("server", ("localhost", "127.0.0.1"), days=365, key_type="rsa-2048")
-    server = tls_server(ServerContextSource(settings_for(cert, dhe=True)))
-    assert issues(scan(server.port, ca), TlsConfigurationEnum.MOZILLA_INTERMEDIATE) == {}
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_modern_profile_is_mozilla_modern(tls_server: Serve, ca: TestCA) -> None:
-    cert = ca.issue("server", ("localhost", "127.0.0.1"), days=60)  # modern: at most 90 days
-    server = tls_server(ServerContextSource(settings_for(cert, profile="modern")))
+    server = tls_server(cert)
     result = scan(server.port, ca)
-    assert issues(result, TlsConfigurationEnum.MOZILLA_MODERN) == {}
+    assert issues(result, TlsConfigurationEnum.MOZILLA_INTERMEDIATE) == {}
     # and the default is not "modern" (it offers TLS 1.2): the check can tell them apart
-    default = tls_server(ServerContextSource(settings_for(cert)))
-    assert "tls_versions" in issues(scan(default.port, ca), TlsConfigurationEnum.MOZILLA_MODERN)
+    assert "tls_versions" in issues(result, TlsConfigurationEnum.MOZILLA_MODERN)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_intermediate_with_dhe_and_rsa(tls_server: ServerFactory, ca: TestCA) -> None:
+    cert = ca.issue("server", ("localhost", "127.0.0.1"), days=365, key_type="rsa-2048")
+    server = tls_server(cert, dhe=True)
+    assert issues(scan(server.port, ca), TlsConfigurationEnum.MOZILLA_INTERMEDIATE) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_modern_profile_is_mozilla_modern(tls_server: ServerFactory, ca: TestCA) -> None:
+    cert = ca.issue("server", ("localhost", "127.0.0.1"), days=60)  # modern: at most 90 days
+    server = tls_server(cert, profile="modern")
+    assert issues(scan(server.port, ca), TlsConfigurationEnum.MOZILLA_MODERN) == {}

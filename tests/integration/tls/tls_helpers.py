@@ -1,27 +1,15 @@
-"""Client-side helpers for the TLS tests: contexts, handshakes, refusals."""
+"""Client-side helpers for the TLS tests: contexts, handshakes with a session, refusals."""
 
 from __future__ import annotations
 
 import socket
 import ssl
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-
-from mailward.config.tls import TlsSettings
-from support.pki import Issued
+from types import TracebackType
 
 TIMEOUT = 10.0
-
-
-def settings_for(issued: Issued, **overrides: object) -> TlsSettings:
-    values: dict[str, object] = {
-        "certificate": str(issued.cert_path),
-        "key": str(issued.key_path),
-        **overrides,
-    }
-    return TlsSettings(**values)  # type: ignore[arg-type]
+GREETING = "+OK ready"  # the line protocol's
 
 
 def client_context(
@@ -50,43 +38,79 @@ def client_context(
     return ctx
 
 
-def handshake(port: int, ctx: ssl.SSLContext, server_name: str = "localhost") -> tuple[str, ssl.SSLSocket]:
-    """Connect and handshake; returns the server's first line and the open socket."""
+class Session:
+    """A line-protocol session over TLS, and what the server's session says of its TLS layer."""
+
+    def __init__(self, tls: ssl.SSLSocket, greeting: str) -> None:
+        self.tls = tls
+        self.greeting = greeting
+        # TLS? answers "VERSION/CIPHER": the facts the session got from the listener
+        self.version, _, self.cipher = self.command("TLS?").partition("/")
+
+    def command(self, text: str) -> str:
+        self.tls.sendall(text.encode() + b"\r\n")
+        return read_line(self.tls)
+
+    def cert(self, fact: str = "") -> str:
+        """The session's client certificate fact (SHA-256 by default), or "none"."""
+        return self.command(f"CERT? {fact}".rstrip())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.tls.close()
+
+
+def handshake(
+    port: int, ctx: ssl.SSLContext, server_name: str = "localhost", *, starttls: bool = False
+) -> Session:
+    """Connect (with ``starttls``: STARTTLS first), handshake, and open a session.
+
+    Raises ConnectionError when the server closes without greeting (it refused
+    the client's certificate after a TLS 1.3 handshake, for instance).
+    """
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     try:
+        if starttls:
+            greeting = read_line(sock)
+            sock.sendall(b"STARTTLS\r\n")
+            if read_line(sock) != "+OK go ahead":
+                raise ConnectionError("STARTTLS refused")
         tls = ctx.wrap_socket(sock, server_hostname=server_name)
     except BaseException:
         sock.close()
         raise
-    line = read_line(tls)
-    return line, tls
+    try:
+        if not starttls:
+            greeting = read_line(tls)
+        if not greeting:
+            raise ConnectionError("closed without a greeting")
+        return Session(tls, greeting)
+    except BaseException:
+        tls.close()
+        raise
 
 
-def read_line(tls: ssl.SSLSocket) -> str:
+def read_line(sock: socket.socket) -> str:
     data = b""
     while not data.endswith(b"\n") and len(data) < 4096:
-        chunk = tls.recv(1)
+        chunk = sock.recv(1)
         if not chunk:
             break
         data += chunk
     return data.decode().strip()
 
 
-def refused(port: int, ctx: ssl.SSLContext, server_name: str = "localhost") -> bool:
-    """True when the handshake (or the first read after it) fails."""
+def refused(
+    port: int, ctx: ssl.SSLContext, server_name: str = "localhost", *, starttls: bool = False
+) -> bool:
+    """True when the handshake (or the session's first exchange after it) fails."""
     try:
-        line, tls = handshake(port, ctx, server_name)
+        session = handshake(port, ctx, server_name, starttls=starttls)
     except (ssl.SSLError, ConnectionError, OSError):
         return True
-    with tls:
-        return not line.startswith("OK")
-
-
-def eventually(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    with session:
+        return session.greeting != GREETING or not session.version.startswith("TLSv")
