@@ -106,3 +106,9 @@ class Running:
         self.wait()
         assert self.proc.stderr is not None
         self.proc.stderr.close()
+
+
+def any_free_port(config: Path) -> None:
+    """Let the listeners `init` wrote pick free ports on loopback: the machine running the
+    tests may hold 25, 2525 or any other fixed port."""
+    config.write_text(re.sub(r'address = "0\.0\.0\.0:\d+"', 'address = "127.0.0.1:0"', config.read_text()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -11,13 +12,17 @@ import socket
 import sys
 from typing import Any
 
+from mailward.auth.throttle import Throttle
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
+from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
 from mailward.server.app import ReloadReport, Server, TlsFactory
 from mailward.server.preflight import preflight, secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
+from mailward.server.services import StartupError, open_services
 from mailward.server.sockets import BindError, bind
+from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
 from mailward.tls.context import ServerContextSource
 from mailward.tls.source import source_for_listener
 
@@ -25,6 +30,7 @@ log = logging.getLogger("mailward.server")
 
 # how often certificate and key files are checked for changes on disk
 CERTIFICATE_POLL_SECONDS = 5.0
+LOGIN_PRUNE_SECONDS = 60
 
 
 def register(subparsers: Any) -> None:
@@ -69,11 +75,19 @@ def run(args: argparse.Namespace) -> int:
             sock.close()
         return EXIT_PROBLEMS
     if config.user:
+        _preload_store_backend(config)
         drop_to(config.user)
     # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
     # handshake now and then (about half the runs here; uvloop issue #707), and every
     # TLS connection, implicit or STARTTLS, goes through start_tls.
     return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config)))
+
+
+def _preload_store_backend(config: Config) -> None:
+    """Import the store backend while still root: the unprivileged user may not be able to
+    read every directory Python's own modules come from (a Python under /root, say)."""
+    for module in (f"mailward.store.{config.store.backend}.backend", "concurrent.futures.thread", "tempfile"):
+        importlib.import_module(module)
 
 
 def tls_factory(config: Config) -> TlsFactory:
@@ -98,7 +112,26 @@ async def serve(
     config_path: str,
     factory: TlsFactory,
 ) -> int:
-    server = Server(loaded, protocols(), factory)
+    # opened after privileges were dropped, so that the files it creates are the service user's
+    try:
+        services = await open_services(loaded.config, secret_resolver(loaded.config))
+    except StartupError as exc:
+        log.error("%s: %s", loaded.file, exc)
+        for sock in sockets.values():
+            sock.close()
+        return EXIT_PROBLEMS
+    server = Server(loaded, protocols(), factory, services)
+    pruner = asyncio.get_running_loop().create_task(_prune_login_counters(services.auth.throttle))
+    try:
+        return await _run_server(loaded, sockets, config_path, server)
+    finally:
+        pruner.cancel()
+        await services.store.close()
+
+
+async def _run_server(
+    loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str, server: Server
+) -> int:
     try:
         await server.start(sockets)
     except ConfigError as exc:
@@ -148,6 +181,21 @@ def _log_report(report: ReloadReport) -> None:
     log.info("reload: applied: %s", ", ".join(report.applied) or "nothing changed")
     if report.needs_restart:
         log.warning("reload: needs a restart: %s", "; ".join(report.needs_restart))
+
+
+async def _prune_login_counters(throttle: Throttle) -> None:
+    """Forget failed-login counters whose window or block is over; one-off failures from
+    many addresses would otherwise pile up in the store. Any node may do it: pruning
+    re-checks each counter under its lock."""
+    while True:
+        await asyncio.sleep(LOGIN_PRUNE_SECONDS)
+        try:
+            pruned = await throttle.prune()
+        except Exception:
+            log.exception("pruning login counters failed; trying again in %ds", LOGIN_PRUNE_SECONDS)
+        else:
+            if pruned:
+                log.debug("forgot %d expired login counter(s)", pruned)
 
 
 async def _poll_certificates(server: Server) -> None:

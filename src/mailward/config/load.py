@@ -17,7 +17,7 @@ from mailward.config.problems import ConfigError, Problem, Severity
 from mailward.config.schema import BuildContext, build
 
 # sections a listener inherits from the global level, and under which key
-_INHERITED_TABLES = {"tls_options": "tls", "limits": "limits"}
+_INHERITED_TABLES = {"tls_options": "tls", "limits": "limits", "smtp": "smtp"}
 _INHERITED_SCALARS = ("plaintext_login",)
 _REQUIRED_LISTENER_KEYS = {
     "name": 'name = "submission"',

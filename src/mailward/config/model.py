@@ -11,12 +11,13 @@ from mailward.config.auth import AuthSettings
 from mailward.config.limits import LimitsSettings
 from mailward.config.schema import PathStr, positive, setting
 from mailward.config.secrets import SecretsSettings
+from mailward.config.smtp import SmtpSettings
 from mailward.config.store import StoreSettings
 from mailward.config.tls import TlsSettings
 
 TlsMode = Literal["none", "starttls", "starttls-required", "implicit"]
 PlaintextLogin = Literal["tls-only", "allow"]
-LogLevel = Literal["debug", "info", "warning", "error"]
+LogLevel = Literal["trace", "debug", "info", "warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class ListenerSettings:
     )
     tls_options: TlsSettings = setting(TlsSettings(), "Overrides of [tls] for this listener.")
     limits: LimitsSettings = setting(LimitsSettings(), "Overrides of [limits] for this listener.")
+    smtp: SmtpSettings = setting(SmtpSettings(), "Overrides of [smtp] for this listener (SMTP listeners).")
 
     @property
     def bind(self) -> Address:
@@ -135,7 +137,11 @@ class Config:
         "The unprivileged user to run as. When started as root, mailward binds its ports, "
         "then switches to this user. Empty: run as the user that starts it.",
     )
-    log_level: LogLevel = setting("info", "debug | info | warning | error")
+    log_level: LogLevel = setting(
+        "info",
+        "trace | debug | info | warning | error. trace adds protocol transcripts (AUTH data "
+        "masked, message contents left out).",
+    )
     shutdown_grace: float = setting(
         30.0,
         "Seconds open connections get to finish after SIGTERM before they are closed.",
@@ -153,6 +159,9 @@ class Config:
         SecretsSettings(), "The sealed secret store that `secret:NAME` values come from."
     )
     auth: AuthSettings = setting(AuthSettings(), "Login throttling, shared by every protocol.")
+    smtp: SmtpSettings = setting(
+        SmtpSettings(), "Message and session limits of every SMTP listener (mx and submission)."
+    )
     listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
 
     @property

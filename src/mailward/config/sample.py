@@ -78,8 +78,9 @@ def render(values: Mapping[str, Any], listeners: Sequence[Mapping[str, Any]], he
         out.append("")
     out.extend(
         _comment(
-            "A listener may override [tls] in a [listener.tls_options] table and [limits] in a "
-            "[listener.limits] table, placed after its [[listener]] keys."
+            "A listener may override [tls] in a [listener.tls_options] table, [limits] in a "
+            "[listener.limits] table and [smtp] in a [listener.smtp] table, placed after its "
+            "[[listener]] keys."
         )
     )
     return "\n".join(out).rstrip() + "\n"

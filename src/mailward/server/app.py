@@ -8,19 +8,24 @@ import logging
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Problem, Severity
 from mailward.server.connection import ReloadableContextSource
 from mailward.server.listener import Listener
 from mailward.server.registry import ProtocolSpec
 from mailward.server.sockets import bind
+from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
+
+if TYPE_CHECKING:
+    from mailward.server.services import Services
 
 log = logging.getLogger("mailward.server")
 
 # global settings a reload applies without a restart; the inherited sections
 # (tls, limits, plaintext_login) reach the listeners through their own settings
-_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login"})
-_LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options"})
+_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp"})
+_LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options", "smtp"})
 
 
 TlsFactory = Callable[[ListenerSettings], ReloadableContextSource]
@@ -49,15 +54,21 @@ def _reread_certificates(
 
 
 class Server:
+    """Every listener of a configuration; ``services`` (store, resolver, auth) are handed
+    to each protocol's handler factory. Handlers read their listener's settings from
+    each connection, so a reload reaches connections accepted after it."""
+
     def __init__(
         self,
         loaded: LoadedConfig,
         protocols: Mapping[str, ProtocolSpec],
         tls_factory: TlsFactory,
+        services: Services | None = None,
     ) -> None:
         self.loaded = loaded
         self.protocols = dict(protocols)
         self.tls_factory = tls_factory
+        self.services = services
         self.listeners: dict[str, Listener] = {}
 
     @property
@@ -70,7 +81,7 @@ class Server:
         for index, settings in enumerate(self.config.listener):
             spec = self.protocols[settings.protocol]
             source = self.tls_factory(settings) if settings.tls != "none" else None
-            listener = Listener(settings, spec, spec.handler(settings, self.config), source)
+            listener = Listener(settings, spec, spec.handler(settings, self.services), source)
             sock = sockets.pop(settings.name, None) or bind(settings.bind, f"listener[{index}].address")
             await listener.start(sock)
             self.listeners[settings.name] = listener

@@ -16,10 +16,12 @@ from mailward.config.model import ListenerSettings, ProtocolRules, TlsMode
 
 if TYPE_CHECKING:
     from mailward.server.connection import Connection
+    from mailward.server.services import Services
 
 Handler = Callable[["Connection"], Awaitable[None]]
-HandlerFactory = Callable[[ListenerSettings, object], Handler]
-"""Builds a listener's handler from its settings and the server's services."""
+HandlerFactory = Callable[[ListenerSettings, "Services | None"], Handler]
+"""Builds a listener's handler from its settings and the server's services (``None``
+only in tests of the listener framework, whose protocols need none)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,18 @@ def register(spec: ProtocolSpec) -> None:
     _PROTOCOLS[spec.name] = spec
 
 
+def _builtin() -> None:
+    """Register the protocols this build serves (a late import: they import this module)."""
+    from mailward.server import builtin  # noqa: PLC0415
+
+    builtin.register_all()
+
+
 def protocols() -> dict[str, ProtocolSpec]:
+    """Every protocol a listener may name: the built-in ones and any registered besides."""
+    _builtin()
     return dict(_PROTOCOLS)
 
 
 def protocol_rules() -> dict[str, ProtocolRules]:
-    return {name: spec.rules for name, spec in _PROTOCOLS.items()}
+    return {name: spec.rules for name, spec in protocols().items()}

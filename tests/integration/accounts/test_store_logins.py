@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import argon2
 import pytest
 from scramp import ScramClient
 
 from mailward.auth.accounts import AccountService, StoreCounters, StoreCredentials, fake_salt_key
+from mailward.auth.passwords import needs_rehash, verify_password
 from mailward.auth.sasl import (
     ConnectionFacts,
     Failure,
@@ -95,3 +97,20 @@ async def test_throttle_counts_in_the_store_across_instances(store: Store, setti
     clock.now += 3600.0
     assert await one.prune() == 1
     assert await StoreCounters(store).items() == []
+
+
+async def test_old_hashes_are_replaced_after_a_login(store: Store) -> None:
+    weak = AccountService(store, hasher=FAST)
+    await weak.add_domain("example.org")
+    await weak.add_user("alice@example.org", "pencil sharpener")
+    lookup = StoreCredentials(store)
+    stronger = argon2.PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    mech = create_mechanism("PLAIN", FACTS)
+    assert mech is not None
+    exchange = SaslExchange(mech, lookup, hasher=stronger)
+    outcome = await exchange.start(b"\x00Alice@example.org\x00pencil sharpener")
+    assert isinstance(outcome, Success) and exchange.rehashed is not None
+    await lookup.save_rehash(outcome.username, exchange.rehashed)
+    creds = await lookup.credentials("alice@example.org")
+    assert creds is not None and not needs_rehash(creds, hasher=stronger)
+    assert verify_password(creds, "pencil sharpener", hasher=stronger)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.proc import Running, mailward
+from support.proc import Running, any_free_port, mailward
 
 
 def listener(name: str = "line", extra: str = "") -> str:
@@ -123,9 +123,10 @@ def test_serve_as_unprivileged_user(open_tmp: Path) -> None:
     os.chown(open_tmp, 65534, 65534)
     target = open_tmp / "mw"
     assert mailward("init", "--dir", str(target), "--dev-ports", user="nobody").returncode == 0
+    any_free_port(target / "mailward.toml")
     running = Running("serve", "-c", str(target / "mailward.toml"), user="nobody")
     try:
-        port = int(running.wait_for(r"on 0\.0\.0\.0:(\d+)").group(1))
+        port = int(running.wait_for(r"listening: line line .* on 127\.0\.0\.1:(\d+)").group(1))
         assert talk(port, b"ECHO nobody")[1] == b"nobody\r\n"
         running.signal(signal.SIGTERM)
         assert running.wait() == 0
@@ -138,6 +139,7 @@ def test_serve_implicit_tls_with_the_init_certificate(tmp_path: Path) -> None:
 
     assert mailward("init", "--dir", str(tmp_path), "--hostname", "localhost").returncode == 0
     config = tmp_path / "mailward.toml"
+    any_free_port(config)
     with config.open("a") as f:
         f.write('[[listener]]\nname = "tls"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "implicit"\n')
     running = Running("serve", "-c", str(config))
@@ -159,3 +161,77 @@ def test_serve_implicit_tls_with_the_init_certificate(tmp_path: Path) -> None:
         assert running.wait() == 0
     finally:
         running.stop()
+
+
+def test_init_and_serve_accept_mail_on_mx(tmp_path: Path) -> None:
+    """`mailward init --dev-ports` writes the SMTP listeners; `serve` takes a message on mx."""
+    import asyncio
+    import subprocess
+
+    from mailward.auth.accounts import AccountService
+    from mailward.config import load
+    from mailward.server.registry import protocol_rules
+    from mailward.store.factory import open_store
+    from mailward.store.interface import INBOX
+
+    assert mailward("init", "--dir", str(tmp_path), "--dev-ports", "--hostname", "localhost").returncode == 0
+    text = (tmp_path / "mailward.toml").read_text()
+    for name, port, tls in (("mx", 2525, "starttls"), ("submission", 2587, "starttls-required"),
+                            ("submissions", 2465, "implicit")):
+        assert f'name = "{name}"\nprotocol = "smtp"\n' in text
+        assert f'address = "0.0.0.0:{port}"\ntls = "{tls}"' in text
+    assert "# max_message_size = 52428800" in text  # the [smtp] section is documented
+    any_free_port(tmp_path / "mailward.toml")
+    from support import lineproto
+
+    config = load(tmp_path / "mailward.toml", {**protocol_rules(), "line": lineproto.SPEC.rules}).config
+
+    async def setup() -> None:
+        store = await open_store(config.store, config.data_dir)
+        try:
+            accounts = AccountService(store)
+            await accounts.add_domain("example.org")
+            await accounts.add_user("alice@example.org", None)
+        finally:
+            await store.close()
+
+    asyncio.run(setup())
+    running = Running("serve", "-c", str(tmp_path / "mailward.toml"))
+    try:
+        port = running.wait_for(r"listening: mx smtp \(mx, tls starttls\) on 127\.0\.0\.1:(\d+)").group(1)
+        running.wait_for("mailward started")
+        result = subprocess.run(
+            ["swaks", "--server", f"127.0.0.1:{port}", "--from", "x@remote.example", "--to", "alice@example.org",
+             "--header", "Subject: from the CLI test", "--timeout", "20"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        running.wait_for(r"message id=\w+ from=<x@remote\.example> to=<alice@example\.org> .*result=accepted")
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0
+    finally:
+        running.stop()
+
+    async def inbox() -> list[bytes]:
+        store = await open_store(config.store, config.data_dir)
+        try:
+            account = await store.find_account("alice@example.org")
+            assert account is not None
+            mailbox = await store.get_mailbox(account.id, INBOX)
+            assert mailbox is not None
+            return [b"".join([c async for c in store.read(m.blob)]) for m in await store.messages(mailbox.id)]
+        finally:
+            await store.close()
+
+    [stored] = asyncio.run(inbox())
+    assert b"Subject: from the CLI test\r\n" in stored
+    assert stored.startswith(b"Return-Path: <x@remote.example>\r\nReceived: from ")
+
+
+def test_serve_refuses_to_start_without_its_store(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    (tmp_path / "store").write_text("a file where the store's directory belongs")
+    write(config, listener(), tmp_path)
+    result = mailward("serve", "-c", str(config))
+    assert result.returncode == 1
+    assert "store: cannot open the sqlite store" in result.stderr

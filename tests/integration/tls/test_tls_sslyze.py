@@ -29,9 +29,18 @@ pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.Cryptography
 TRUST_ITEMS = {"certificate_path_validation"}
 
 
-def scan(port: int, ca: TestCA) -> object:
+def scan(port: int, ca: TestCA, starttls: str | None = None) -> object:
+    """sslyze's scan of 127.0.0.1:``port``; ``starttls``: "smtp", "imap" or "pop3" first."""
+    opportunistic = None
+    if starttls is not None:
+        from sslyze.connection_helpers.opportunistic_tls_helpers import ProtocolWithOpportunisticTlsEnum
+
+        opportunistic = ProtocolWithOpportunisticTlsEnum[starttls.upper()]
     request = sslyze.ServerScanRequest(
         server_location=sslyze.ServerNetworkLocation(hostname="localhost", port=port, ip_address="127.0.0.1"),
+        network_configuration=sslyze.ServerNetworkConfiguration(
+            tls_server_name_indication="localhost", tls_opportunistic_encryption=opportunistic,
+        ),
         scan_commands=SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
         scan_commands_extra_arguments=sslyze.ScanCommandsExtraArguments(
             certificate_info=sslyze.CertificateInfoExtraArgument(custom_ca_file=ca.cert_path)

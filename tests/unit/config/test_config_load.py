@@ -80,7 +80,7 @@ def test_bad_types(tmp_path: Path) -> None:
 
 def test_bad_choice(tmp_path: Path) -> None:
     assert problems(tmp_path, 'log_level = "loud"\n') == [
-        'FILE:1: log_level: expected one of "debug", "info", "warning", "error", got a string ("loud"): '
+        'FILE:1: log_level: expected one of "trace", "debug", "info", "warning", "error", got a string ("loud"): '
         "use one of those values"
     ]
 

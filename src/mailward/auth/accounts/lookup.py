@@ -61,6 +61,13 @@ class StoreCredentials:
                       "with `mailward user passwd %s`", account.name, account.name)
             return None
 
+    async def save_rehash(self, username: str, credentials: Credentials) -> None:
+        """Keep credentials an exchange re-derived after a login (``SaslExchange.rehashed``:
+        the stored hash used weaker argon2 parameters than the server's now)."""
+        account = await self.account(username)
+        if account is not None:
+            await self._store.update_account(account.id, credentials=credentials.to_text())
+
     async def check_app_password(self, username: str, password: str) -> str | None:
         """The label of the app password ``password`` is, or ``None``."""
         account = await self.account(username)

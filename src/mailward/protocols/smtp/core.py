@@ -372,13 +372,18 @@ class SmtpCore:
         if arg[:3].upper() != "TO:":
             self._error(R.SYNTAX_RCPT)
             return
+        postmaster = _postmaster(arg[3:])
         try:
-            recipient, param_text = parse_path(arg[3:], allow_null=False)
+            if postmaster is not None:
+                recipient, param_text = postmaster
+            else:
+                path, param_text = parse_path(arg[3:], allow_null=False)
+                assert path is not None
+                recipient = path
             params = parse_parameters(param_text)
         except AddressError:
             self._error(R.BAD_ADDRESS if arg[3:].lstrip().startswith("<") else R.SYNTAX_RCPT)
             return
-        assert recipient is not None
         if params:
             self._error(R.PARAMETER_UNSUPPORTED)
         elif not self._txn.smtputf8 and not recipient.ascii:
@@ -386,7 +391,7 @@ class SmtpCore:
         elif self._txn.recipients >= self.limits.max_recipients:
             self._send(R.TOO_MANY_RECIPIENTS)  # RFC 5321 4.5.3.1.10: 452, not an error
         else:
-            self._decide(RcptTo(recipient))
+            self._decide(RcptTo(recipient, postmaster=postmaster is not None))
 
     def _data(self, arg: str) -> None:
         if arg:
@@ -552,6 +557,18 @@ class SmtpCore:
             self._send(R.OK.with_text(f"{txn.size} octets received"))  # RFC 3030 2
         else:
             self._decide(MessageComplete(txn.size))
+
+
+_POSTMASTER = "<postmaster>"
+
+
+def _postmaster(text: str) -> tuple[Address, str] | None:
+    """``<Postmaster>`` without a domain (RFC 5321 4.5.1, any case) and the parameter text."""
+    text = text.lstrip(" ")
+    head, rest = text[: len(_POSTMASTER)], text[len(_POSTMASTER) :]
+    if head.lower() != _POSTMASTER or (rest and not rest.startswith(" ")):
+        return None
+    return Address(head[1:-1], ""), rest.strip(" ")
 
 
 _COMMANDS = {

@@ -33,9 +33,15 @@ class MailFrom:
 
 @dataclass(frozen=True)
 class RcptTo:
-    """Decide: is this a recipient we take mail for (or may relay to)?"""
+    """Decide: is this a recipient we take mail for (or may relay to)?
+
+    ``postmaster`` is true for ``RCPT TO:<Postmaster>`` without a domain, which every
+    server must accept (RFC 5321 4.5.1): ``recipient`` then has the local part as
+    written and an empty domain; the session maps it to the postmaster of a local domain.
+    """
 
     recipient: Address
+    postmaster: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,15 @@
+"""The protocols this build serves: the one place they are registered.
+
+:func:`mailward.server.registry.protocols` calls :func:`register_all`, so every
+command that loads a configuration (``serve``, ``init``, ``config check`` and the
+admin commands) knows the same protocols.
+"""
+
+from __future__ import annotations
+
+from mailward.server.smtp import register as register_smtp
+
+
+def register_all() -> None:
+    """Register every built-in protocol; calling it again changes nothing."""
+    register_smtp()

@@ -1,0 +1,51 @@
+"""What protocol handlers are given besides their listener settings: the services of one server.
+
+``mailward serve`` opens the store and builds these once (:func:`open_services`);
+tests build them around a store of their own. Handlers get them through their
+:data:`~mailward.server.registry.HandlerFactory`, never from a global.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailward.auth.accounts import AuthServices, build_auth, master_key_bytes
+from mailward.config import Config
+from mailward.delivery.recipients import Resolver
+from mailward.store.factory import no_secrets, open_store
+from mailward.store.interface import Store, StoreError
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    store: Store
+    resolver: Resolver
+    auth: AuthServices
+
+
+class StartupError(Exception):
+    """The services cannot be built; the message says why and what to do (for the admin)."""
+
+
+def services_for(config: Config, store: Store, master_key: bytes | None) -> Services:
+    """Services around an open store (the caller closes it)."""
+    return Services(config, store, Resolver(store), build_auth(store, config, master_key))
+
+
+async def open_services(config: Config, resolve_secret: Callable[[str], str] = no_secrets) -> Services:
+    """Open the store the config names and build the services; :class:`StartupError` if it cannot."""
+    try:
+        store = await open_store(config.store, config.data_dir, resolve_secret)
+    except StoreError as exc:
+        raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"store: cannot open the {config.store.backend} store: {what}") from None
+    try:
+        return services_for(config, store, master_key_bytes(config))
+    except BaseException:
+        await store.close()
+        raise
