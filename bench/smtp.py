@@ -1,0 +1,257 @@
+"""End-to-end SMTP delivery rate: messages accepted, durable and counted in the store.
+
+For each case a fresh data directory gets a real ``mailward serve`` (default embedded
+store, one mx listener on 127.0.0.1) and one local user. A load generator sends N
+messages, one per connection, from S sessions at once. The clock runs from the
+generator's start to its exit: every message's 250 comes only after its bytes are
+durable, so by then all N are stored. The server is then stopped and the messages
+are counted in the user's INBOX, and the case counts only if all N are there.
+
+Load generators:
+- plain SMTP: Postfix's ``smtp-source`` (Debian package ``postfix``, C, one process
+  for all sessions). ``smtp-sink``, Postfix's discard server, gives the generator's
+  own ceiling on this machine (``--sink``).
+- STARTTLS: ``smtp-source`` speaks no TLS, so a Python asyncio client runs in
+  ``--client-procs`` processes. It shares the two cores with the server, so the
+  STARTTLS figures are a lower bound.
+
+    .venv/bin/python bench/smtp.py [--messages 2000] [--sessions 1,10,50] [--sizes 1024,102400]
+                                   [--modes plain,starttls] [--sink]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DOMAIN = "bench.example"
+RCPT = f"user@{DOMAIN}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mailward(*args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([PYTHON, "-m", "mailward.cli.main", *args], input=stdin, capture_output=True,
+                            text=True, check=False, timeout=120)
+    if result.returncode:
+        raise SystemExit(f"mailward {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def setup(base: Path, port: int, tls: str) -> Path:
+    mailward("init", "--dir", str(base), "--hostname", "mail.bench.example")
+    config = base / "bench.toml"
+    config.write_text(
+        f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "warning"\n\n'
+        f'[tls]\ncertificate = "certs/server.crt"\nkey = "certs/server.key"\n\n'
+        f'[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n\n'
+        f'[[listener]]\nname = "mx"\nprotocol = "smtp"\nrole = "mx"\naddress = "127.0.0.1:{port}"\n'
+        f'tls = "{tls}"\n')
+    mailward("domain", "add", DOMAIN, "-c", str(config))
+    mailward("user", "add", RCPT, "--no-password", "-c", str(config))
+    return config
+
+
+class Server:
+    def __init__(self, config: Path, port: int) -> None:
+        self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("mailward serve did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.stderr is not None
+        errors = [line for line in self.proc.stderr.read().splitlines() if " ERROR " in line]
+        if errors:
+            print("server errors:\n" + "\n".join(errors[:10]), file=sys.stderr)
+
+
+def count_stored(config: Path) -> int:
+    out = mailward("user", "list", DOMAIN, "-c", str(config))
+    for line in out.splitlines():
+        if line.startswith(RCPT + "\t"):
+            return int(line.split(", ")[-1].split(" message")[0])
+    raise SystemExit(f"{RCPT} missing from `mailward user list`:\n{out}")
+
+
+def smtp_source(port: int, messages: int, sessions: int, size: int) -> None:
+    cmd = ["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
+           "-M", "client.bench.example", "-f", "sender@client.bench.example", "-t", RCPT, f"127.0.0.1:{port}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800)
+    if result.returncode:
+        raise SystemExit(f"smtp-source failed: {result.stderr}")
+
+
+# --- a Python STARTTLS client (smtp-source has no TLS) ----------------------------------
+
+
+async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if not line.startswith(code):
+            raise RuntimeError(f"expected {code!r}, got {line!r}")
+        if line[3:4] != b"-":
+            return
+
+
+async def _one_tls_message(port: int, body: bytes, context: ssl.SSLContext) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _expect(reader, b"220")
+    writer.write(b"EHLO client.bench.example\r\n")
+    await _expect(reader, b"250")
+    writer.write(b"STARTTLS\r\n")
+    await _expect(reader, b"220")
+    await writer.start_tls(context, server_hostname="mail.bench.example")
+    writer.write(b"EHLO client.bench.example\r\n")
+    await _expect(reader, b"250")
+    writer.write(b"MAIL FROM:<sender@client.bench.example>\r\nRCPT TO:<" + RCPT.encode() + b">\r\nDATA\r\n")
+    await _expect(reader, b"250")
+    await _expect(reader, b"250")
+    await _expect(reader, b"354")
+    writer.write(body + b".\r\n")
+    await _expect(reader, b"250")
+    writer.write(b"QUIT\r\n")
+    await _expect(reader, b"221")
+    writer.close()
+    await writer.wait_closed()
+
+
+def _tls_worker(port: int, messages: int, sessions: int, size: int) -> None:
+    line = b"x" * 76 + b"\r\n"
+    body = b"Subject: bench\r\n\r\n" + line * max(size // len(line), 1)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the bench's own self-signed certificate
+
+    async def run() -> None:
+        left = messages
+
+        async def session() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await _one_tls_message(port, body, context)
+
+        await asyncio.gather(*(session() for _ in range(sessions)))
+
+    asyncio.run(run())
+
+
+def tls_source(port: int, messages: int, sessions: int, size: int, procs: int) -> None:
+    procs = max(1, min(procs, sessions))
+    share = [messages // procs + (1 if i < messages % procs else 0) for i in range(procs)]
+    per = [sessions // procs + (1 if i < sessions % procs else 0) for i in range(procs)]
+    workers = [multiprocessing.Process(target=_tls_worker, args=(port, m, s, size))
+               for m, s in zip(share, per, strict=True)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(1800)
+        if w.exitcode != 0:
+            raise SystemExit("the STARTTLS client failed")
+
+
+def sink_ceiling(messages: int, sessions: int, size: int) -> float:
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{port}", "1000"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        start = time.perf_counter()
+        smtp_source(port, messages, sessions, size)
+        return messages / (time.perf_counter() - start)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def run_case(mode: str, messages: int, sessions: int, size: int, procs: int) -> float:
+    base = Path(tempfile.mkdtemp(prefix="mailward-bench-"))
+    try:
+        port = free_port()
+        config = setup(base, port, "none" if mode == "plain" else "starttls")
+        server = Server(config, port)
+        try:
+            start = time.perf_counter()
+            if mode == "plain":
+                smtp_source(port, messages, sessions, size)
+            else:
+                tls_source(port, messages, sessions, size, procs)
+            elapsed = time.perf_counter() - start
+        finally:
+            server.stop()
+        stored = count_stored(config)
+        if stored != messages:
+            raise SystemExit(f"{mode} {sessions} sessions {size} B: {stored} of {messages} messages stored")
+        return messages / elapsed
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--sessions", default="1,10,50")
+    parser.add_argument("--sizes", default="1024,102400")
+    parser.add_argument("--modes", default="plain,starttls")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--sink", action="store_true", help="also measure smtp-source against smtp-sink")
+    args = parser.parse_args()
+    if shutil.which("smtp-source") is None:
+        raise SystemExit("smtp-source is missing: apt-get install postfix (it need not run)")
+    os.chdir(ROOT)
+    for size in (int(s) for s in args.sizes.split(",")):
+        for sessions in (int(s) for s in args.sessions.split(",")):
+            if args.sink:
+                rate = sink_ceiling(args.messages, sessions, size)
+                print(f"smtp-sink  {size:>6} B  {sessions:>2} sessions  {rate:8.0f} msg/s "
+                      "(generator ceiling)", flush=True)
+            for mode in args.modes.split(","):
+                messages = args.messages if size <= 10240 else max(args.messages // 4, 100)
+                rate = run_case(mode, messages, sessions, size, args.client_procs)
+                print(f"{mode:<9}  {size:>6} B  {sessions:>2} sessions  {rate:8.0f} msg/s delivered "
+                      f"({messages} messages)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
