@@ -187,7 +187,8 @@ def tls_source(port: int, messages: int, sessions: int, size: int, procs: int) -
 def sink_ceiling(messages: int, sessions: int, size: int) -> float:
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    sink = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{port}", "1000"], stdout=subprocess.DEVNULL)
+    sink = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{port}", "1000"],
+                            stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
