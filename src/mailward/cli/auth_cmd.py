@@ -12,9 +12,8 @@ from typing import Any
 
 from mailward.auth.accounts import AccountService, StoreCounters
 from mailward.auth.throttle import Blocked, Throttle
-from mailward.cli.common import EXIT_OK, fail
-from mailward.cli.domain_cmd import _command, _usage
-from mailward.cli.service import with_service
+from mailward.cli.common import EXIT_OK, fail, print_usage
+from mailward.cli.service import add_command, with_service
 from mailward.config import Config
 
 
@@ -22,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     auth = subparsers.add_parser("auth", help="login throttling: who is blocked, unblock",
                                  description="Inspect and lift login blocks (see [auth] in the config).")
     commands = auth.add_subparsers(title="auth commands", metavar="COMMAND")
-    auth.set_defaults(func=lambda _args: _usage(auth))
-    _command(commands, "blocked", "list the addresses and accounts refused now", cmd_blocked)
-    _command(commands, "unblock", "forget the failed logins of an address (or network) or account",
+    auth.set_defaults(func=lambda _args: print_usage(auth))
+    add_command(commands, "blocked", "list the addresses and accounts refused now", cmd_blocked)
+    add_command(commands, "unblock", "forget the failed logins of an address (or network) or account",
              cmd_unblock, "subject")
 
 

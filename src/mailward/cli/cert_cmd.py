@@ -19,7 +19,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailward import files
-from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_config_argument, fail, load_config
+from mailward.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    add_config_argument,
+    fail,
+    load_config,
+    print_usage,
+)
 from mailward.config.model import Config
 from mailward.config.tls import TlsSettings
 from mailward.secrets import PREFIX, SecretError, check_name
@@ -38,17 +45,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Create, show, renew and pin TLS certificates; write DH parameters.",
     )
     sub = parser.add_subparsers(title="cert commands", metavar="COMMAND")
-    parser.set_defaults(func=lambda _args: _usage(parser))
+    parser.set_defaults(func=lambda _args: print_usage(parser))
     _register_create(sub)
     _register_show(sub)
     _register_renew(sub)
     _register_fingerprint(sub)
     _register_dhparams(sub)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def _days(text: str) -> int:

@@ -41,6 +41,12 @@ def load_config(args: argparse.Namespace) -> LoadedConfig:
     return loaded
 
 
+def print_usage(parser: argparse.ArgumentParser) -> int:
+    """For a command group run without a subcommand: its help on stderr, the usage code."""
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
 def fail(message: str) -> int:
     """Print ``mailward: message`` to stderr and return the problems exit code."""
     print(f"mailward: {message}", file=sys.stderr)

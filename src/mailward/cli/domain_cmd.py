@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 from mailward.auth.accounts import AccountService
-from mailward.cli.common import EXIT_OK, EXIT_USAGE, add_config_argument, fail
-from mailward.cli.service import CommandFailed, with_service
+from mailward.cli.common import EXIT_OK, print_usage
+from mailward.cli.service import add_command, with_service
 from mailward.config import Config
 
 
@@ -17,10 +16,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     domain = subparsers.add_parser("domain", help="the domains this server receives mail for",
                                    description="Manage local domains.")
     commands = domain.add_subparsers(title="domain commands", metavar="COMMAND")
-    domain.set_defaults(func=lambda _args: _usage(domain))
-    _command(commands, "add", "add a local domain", cmd_domain_add, "domain")
-    _command(commands, "list", "list the local domains", cmd_domain_list)
-    _command(commands, "remove", "remove a domain (it must have no users or aliases left)",
+    domain.set_defaults(func=lambda _args: print_usage(domain))
+    add_command(commands, "add", "add a local domain", cmd_domain_add, "domain")
+    add_command(commands, "list", "list the local domains", cmd_domain_list)
+    add_command(commands, "remove", "remove a domain (it must have no users or aliases left)",
              cmd_domain_remove, "domain")
 
     alias = subparsers.add_parser(
@@ -29,37 +28,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "aliases, or outside addresses. @example.org is the catch-all of example.org: it gets "
         "mail for every address there that is no user or alias.")
     commands = alias.add_subparsers(title="alias commands", metavar="COMMAND")
-    alias.set_defaults(func=lambda _args: _usage(alias))
-    add = _command(commands, "add", "add an alias (or more targets to one)", cmd_alias_add, "address")
+    alias.set_defaults(func=lambda _args: print_usage(alias))
+    add = add_command(commands, "add", "add an alias (or more targets to one)", cmd_alias_add, "address")
     add.add_argument("targets", nargs="+", metavar="TARGET", help="where the mail goes")
-    _command(commands, "list", "list the aliases", cmd_alias_list)
-    remove = _command(commands, "remove", "remove an alias, or one target of it", cmd_alias_remove, "address")
+    add_command(commands, "list", "list the aliases", cmd_alias_list)
+    remove = add_command(commands, "remove", "remove an alias, or one target of it", cmd_alias_remove,
+                         "address")
     remove.add_argument("target", nargs="?", metavar="TARGET", help="only this target")
-
-
-def _command(commands: argparse._SubParsersAction[Any], name: str, help_text: str, func: Any,
-             *positionals: str) -> argparse.ArgumentParser:
-    description = help_text[0].upper() + help_text[1:] + "."
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=description)
-    for positional in positionals:
-        parser.add_argument(positional, metavar=positional.upper())
-    add_config_argument(parser)
-    parser.set_defaults(func=_guard(func))
-    return parser
-
-
-def _guard(func: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args))
-        except CommandFailed as exc:
-            return fail(str(exc))
-    return run
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def cmd_domain_add(args: argparse.Namespace) -> int:

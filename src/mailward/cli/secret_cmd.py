@@ -7,10 +7,16 @@ shell history): ``set`` prompts without echo on a terminal, else reads stdin.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from mailward.cli.common import EXIT_OK, EXIT_USAGE, add_config_argument, fail, load_config, read_hidden
+from mailward.cli.common import (
+    EXIT_OK,
+    add_config_argument,
+    fail,
+    load_config,
+    print_usage,
+    read_hidden,
+)
 from mailward.secrets import (
     PREFIX,
     SecretError,
@@ -30,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Manage the sealed secret store (AES-256-GCM under the master key).",
     )
     commands = parser.add_subparsers(title="secret commands", metavar="COMMAND")
-    parser.set_defaults(func=lambda _args: _usage(parser))
+    parser.set_defaults(func=lambda _args: print_usage(parser))
 
     set_parser = commands.add_parser(
         "set", help="add or replace a secret (value from a prompt, or from stdin)"
@@ -53,11 +59,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_config_argument(rotate_parser)
     rotate_parser.set_defaults(func=cmd_rotate_key)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def _paths(args: argparse.Namespace) -> SecretPaths:

@@ -7,10 +7,10 @@ import argparse
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mailward.auth.accounts import AccountService, ServiceError
-from mailward.cli.common import load_config
+from mailward.cli.common import add_config_argument, fail, load_config
 from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config
 from mailward.server.privileges import drop_to
@@ -49,3 +49,24 @@ def with_service(args: argparse.Namespace, call: Callable[[AccountService, Confi
         return asyncio.run(run())
     except (ServiceError, StoreError) as exc:
         raise CommandFailed(str(exc)) from None
+
+
+def add_command(commands: argparse._SubParsersAction[Any], name: str, help_text: str, func: Any,
+                *positionals: str) -> argparse.ArgumentParser:
+    """A subcommand with positionals, ``-c``, and refusals printed as one line."""
+    description = help_text[0].upper() + help_text[1:] + "."
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=description)
+    for positional in positionals:
+        parser.add_argument(positional, metavar=positional.upper())
+    add_config_argument(parser)
+    parser.set_defaults(func=_guard(func))
+    return parser
+
+
+def _guard(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except CommandFailed as exc:
+            return fail(str(exc))
+    return run

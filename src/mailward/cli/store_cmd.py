@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, fail, load_config
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, fail, load_config, print_usage
 from mailward.config import Config, ConfigError, load
 from mailward.secrets import LazySecrets, SecretError, SecretPaths
 from mailward.server.registry import protocol_rules
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser("store", help="the mail store: migrations, moving between backends",
                                    description="Manage the mail store.")
     commands = parser.add_subparsers(title="store commands", metavar="COMMAND")
-    parser.set_defaults(func=lambda args: _usage(parser))
+    parser.set_defaults(func=lambda args: print_usage(parser))
 
     migrate = commands.add_parser("migrate", help="apply pending schema migrations",
                                   description="Apply the store's pending schema migrations "
@@ -37,11 +37,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_config_argument(copy)
     copy.add_argument("--to", required=True, metavar="CONFIG", help="config file naming the target store")
     copy.set_defaults(func=cmd_copy)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def secret_resolver(config: Config) -> Callable[[str], str]:

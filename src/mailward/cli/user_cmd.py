@@ -12,10 +12,9 @@ import sys
 import time
 from typing import Any
 
-from mailward.auth.accounts import AccountService
-from mailward.cli.common import EXIT_OK, fail, read_hidden
-from mailward.cli.domain_cmd import _command, _usage
-from mailward.cli.service import CommandFailed, with_service
+from mailward.auth.accounts import AccountService, names
+from mailward.cli.common import EXIT_OK, fail, print_usage, read_hidden
+from mailward.cli.service import CommandFailed, add_command, with_service
 from mailward.config import Config
 
 _SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
@@ -34,47 +33,47 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     user = subparsers.add_parser("user", help="users: add, passwords, disable, app passwords, certificates",
                                  description="Manage users (mail accounts).")
     commands = user.add_subparsers(title="user commands", metavar="COMMAND")
-    user.set_defaults(func=lambda _args: _usage(user))
-    add = _command(commands, "add", "add a user (the password is prompted for, or read from stdin)",
+    user.set_defaults(func=lambda _args: print_usage(user))
+    add = add_command(commands, "add", "add a user (the password is prompted for, or read from stdin)",
                    cmd_add, "address")
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--quota", type=parse_size, default=0, metavar="SIZE",
                      help="mailbox quota, e.g. 2G (default 0: no limit)")
     add.add_argument("--no-password", action="store_true",
                      help="no password: log in only with app passwords or a client certificate")
-    _command(commands, "passwd", "set a user's password", cmd_passwd, "address")
-    _command(commands, "disable", "refuse the user's logins and mail (kept, not deleted)", cmd_disable,
+    add_command(commands, "passwd", "set a user's password", cmd_passwd, "address")
+    add_command(commands, "disable", "refuse the user's logins and mail (kept, not deleted)", cmd_disable,
              "address")
-    _command(commands, "enable", "undo disable", cmd_enable, "address")
-    quota = _command(commands, "quota", "set a user's quota", cmd_quota, "address")
+    add_command(commands, "enable", "undo disable", cmd_enable, "address")
+    quota = add_command(commands, "quota", "set a user's quota", cmd_quota, "address")
     quota.add_argument("size", type=parse_size, metavar="SIZE", help="e.g. 2G, or 0 for no limit")
-    listing = _command(commands, "list", "list users with their quota use", cmd_list)
+    listing = add_command(commands, "list", "list users with their quota use", cmd_list)
     listing.add_argument("domain", nargs="?", metavar="DOMAIN", help="only this domain")
-    remove = _command(commands, "remove", "remove a user and ALL their mail", cmd_remove, "address")
+    remove = add_command(commands, "remove", "remove a user and ALL their mail", cmd_remove, "address")
     remove.add_argument("--yes", action="store_true", help="do not ask")
 
     app = commands.add_parser("app-password", help="passwords of their own for single mail clients",
                               description="App passwords: one per client (phone, laptop), revocable "
                               "one by one. They work with PLAIN/LOGIN (and IMAP LOGIN, POP3 PASS), over TLS.")
     app_commands = app.add_subparsers(title="app-password commands", metavar="COMMAND")
-    app.set_defaults(func=lambda _args: _usage(app))
-    app_add = _command(app_commands, "add", "make a new app password (shown once)", cmd_app_add, "address")
+    app.set_defaults(func=lambda _args: print_usage(app))
+    app_add = add_command(app_commands, "add", "make a new app password (shown once)", cmd_app_add, "address")
     app_add.add_argument("label", metavar="LABEL", help='what it is for, e.g. "phone"')
-    _command(app_commands, "list", "list a user's app passwords", cmd_app_list, "address")
-    revoke = _command(app_commands, "revoke", "revoke an app password", cmd_app_revoke, "address")
+    add_command(app_commands, "list", "list a user's app passwords", cmd_app_list, "address")
+    revoke = add_command(app_commands, "revoke", "revoke an app password", cmd_app_revoke, "address")
     revoke.add_argument("label", metavar="LABEL")
 
     cert = commands.add_parser("cert", help="client certificates for SASL EXTERNAL",
                                description="Client certificates a user logs in with (SASL EXTERNAL), "
                                "on listeners with verify_client and a ca.")
     cert_commands = cert.add_subparsers(title="cert commands", metavar="COMMAND")
-    cert.set_defaults(func=lambda _args: _usage(cert))
-    cert_add = _command(cert_commands, "add", "register a certificate (PEM file or SHA-256 fingerprint)",
+    cert.set_defaults(func=lambda _args: print_usage(cert))
+    cert_add = add_command(cert_commands, "add", "register a certificate (PEM file or SHA-256 fingerprint)",
                         cmd_cert_add, "address")
     cert_add.add_argument("certificate", metavar="FILE|FINGERPRINT")
     cert_add.add_argument("--label", default="", help="a note, e.g. the device")
-    _command(cert_commands, "list", "list a user's certificates", cmd_cert_list, "address")
-    _command(cert_commands, "remove", "unregister a certificate", cmd_cert_remove, "fingerprint")
+    add_command(cert_commands, "list", "list a user's certificates", cmd_cert_list, "address")
+    add_command(cert_commands, "remove", "unregister a certificate", cmd_cert_remove, "fingerprint")
 
 
 def _new_password(address: str) -> str:
@@ -169,7 +168,7 @@ def cmd_app_revoke(args: argparse.Namespace) -> int:
 
 def cmd_cert_add(args: argparse.Namespace) -> int:
     text = args.certificate
-    if "-----BEGIN" not in text and not _looks_like_fingerprint(text):
+    if "-----BEGIN" not in text and not _is_fingerprint(text):
         try:
             with open(text, encoding="ascii", errors="replace") as f:
                 text = f.read()
@@ -193,8 +192,12 @@ def cmd_cert_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _looks_like_fingerprint(text: str) -> bool:
-    return len(text.replace(":", "")) == 64 and all(c in "0123456789abcdefABCDEF:" for c in text)
+def _is_fingerprint(text: str) -> bool:
+    try:
+        names.fingerprint(text)
+    except names.InvalidName:
+        return False
+    return True
 
 
 def _size(n: int) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from mailward.auth.accounts import names
 from mailward.auth.accounts.lookup import hash_app_password
 from mailward.auth.passwords import DEFAULT_HASHER, PasswordError, make_credentials
+from mailward.auth.sasl.external import certificate_fingerprint as certificate_fingerprint_of
 from mailward.store.interface import (
     Account,
     AlreadyExists,
@@ -271,7 +271,7 @@ def certificate_fingerprint(certificate: str) -> str:
             cert = x509.load_pem_x509_certificate(certificate.encode("ascii", "replace"))
         except ValueError as exc:
             raise ServiceError(f"not a readable PEM certificate: {exc}") from None
-        return names.fingerprint(hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest())
+        return certificate_fingerprint_of(cert.public_bytes(Encoding.DER))
     return _name(names.fingerprint, certificate)
 
 
