@@ -158,7 +158,7 @@ class PostgresStore(SqlStore):
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             return await drive(conn, schema.migrate("postgres", upto), offload=False)
 
-    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
+    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False, bulk: bool = False) -> T:
         for attempt in range(_RETRIES):
             ctx = Ctx()
             try:
@@ -197,7 +197,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             log.warning("change notification failed (%s); the write itself is durable", exc)
 
-    async def _read(self, make: Callable[[], Op[T]]) -> T:
+    async def _read(self, make: Callable[[], Op[T]], *, large: bool = False) -> T:
         try:
             async with self._pool.connection() as conn:
                 # One snapshot for the whole operation; psycopg puts these in the BEGIN.

@@ -52,6 +52,7 @@ from mailward.store.uidset import UidSet
 
 T = TypeVar("T")
 _SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
+_INLINE_WRITE = 1 << 20  # message bytes above this are written off the event loop
 
 
 class Staged:
@@ -119,12 +120,19 @@ class SqlStore(abc.ABC):
     expunged_keep = msg.EXPUNGED_KEEP
 
     @abc.abstractmethod
-    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
-        """Run a write operation in its own transaction; return when it is durable."""
+    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False, bulk: bool = False) -> T:
+        """Run a write operation in its own transaction; return when it is durable.
+
+        ``offload``: stepping the operation itself takes long (it reads a big staged
+        message): keep it off the event loop. ``bulk``: the statements may change
+        many rows, which matters where the database runs in-process (SQLite)."""
 
     @abc.abstractmethod
-    async def _read(self, make: Callable[[], Op[T]]) -> T:
-        """Run a read operation against one consistent snapshot."""
+    async def _read(self, make: Callable[[], Op[T]], *, large: bool = False) -> T:
+        """Run a read operation against one consistent snapshot.
+
+        ``large``: the result grows with the data (a mailbox's messages, a dump), so
+        the read may take long; a point lookup leaves it false."""
 
     @abc.abstractmethod
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
@@ -149,7 +157,7 @@ class SqlStore(abc.ABC):
         return await self._read(lambda: mb.get_account(account_id))
 
     async def list_accounts(self) -> list[Account]:
-        return await self._read(mb.list_accounts)
+        return await self._read(mb.list_accounts, large=True)
 
     async def update_account(self, account_id: int, *, display_name: str | None = None,
                              enabled: bool | None = None, credentials: str | None = None) -> Account:
@@ -163,7 +171,7 @@ class SqlStore(abc.ABC):
         await self._write(lambda ctx: mb.set_quota(account_id, quota_bytes))
 
     async def delete_account(self, account_id: int) -> None:
-        await self._write(lambda ctx: mb.delete_account(ctx, account_id))
+        await self._write(lambda ctx: mb.delete_account(ctx, account_id), bulk=True)
 
     async def quota(self, account_id: int) -> QuotaUsage:
         return await self._read(lambda: mb.quota(account_id))
@@ -180,7 +188,7 @@ class SqlStore(abc.ABC):
         return await self._read(d.list_domains)
 
     async def remove_domain(self, name: str) -> None:
-        await self._write(lambda ctx: d.remove_domain(name))
+        await self._write(lambda ctx: d.remove_domain(name), bulk=True)
 
     async def add_alias(self, address: str, target: str) -> Alias:
         return await self._write(lambda ctx: d.add_alias(address, target))
@@ -192,7 +200,7 @@ class SqlStore(abc.ABC):
         return await self._read(lambda: d.aliases_to(target))
 
     async def list_aliases(self) -> list[Alias]:
-        return await self._read(d.list_aliases)
+        return await self._read(d.list_aliases, large=True)
 
     async def remove_alias(self, address: str, target: str | None = None) -> int:
         return await self._write(lambda ctx: d.remove_alias(address, target))
@@ -233,7 +241,7 @@ class SqlStore(abc.ABC):
         return await self._write(lambda ctx: d.delete_login_counter(key))
 
     async def login_counters(self) -> list[tuple[str, LoginCounter]]:
-        return await self._read(d.login_counters)
+        return await self._read(d.login_counters, large=True)
 
     # --- mailboxes ---------------------------------------------------------------
 
@@ -254,7 +262,7 @@ class SqlStore(abc.ABC):
         return await self._write(lambda ctx: mb.rename_mailbox(ctx, mailbox_id, new_name))
 
     async def delete_mailbox(self, mailbox_id: int) -> None:
-        await self._write(lambda ctx: mb.delete_mailbox(ctx, mailbox_id))
+        await self._write(lambda ctx: mb.delete_mailbox(ctx, mailbox_id), bulk=True)
 
     async def set_subscribed(self, mailbox_id: int, subscribed: bool) -> None:
         await self._write(lambda ctx: mb.set_subscribed(mailbox_id, subscribed))
@@ -292,19 +300,19 @@ class SqlStore(abc.ABC):
                     entries += [msg.Entry(b, blob, m.flags, date) for b in boxes]
                 return (yield from msg.insert_entries(ctx, entries))
 
-            return await self._write(op, offload=any(s.on_disk for s in staged))
+            return await self._write(op, offload=sum(s.size for s in staged) > _INLINE_WRITE)
         finally:
             for s in staged:
                 s.close()
 
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]:
-        return await self._read(lambda: msg.select_messages(mailbox_id, uids))
+        return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=True)
 
     async def read(self, blob: BlobRef) -> AsyncIterator[bytes]:
         """The message bytes, one chunk (at most 256 KiB) at a time."""
         seq = sent = 0
         while True:
-            chunk = await self._read(functools.partial(read_chunk, blob.id, seq))
+            chunk = await self._read(functools.partial(read_chunk, blob.id, seq), large=True)
             if chunk is None:
                 if sent != blob.size or seq == 0:
                     # Gone (expunged everywhere) before or while being read: never hand
@@ -322,19 +330,21 @@ class SqlStore(abc.ABC):
             if not flag or any(c in flag for c in ' (){%*"]') or any(ord(c) < 0x21 for c in flag):
                 raise StoreError(f"invalid flag {flag!r}")  # RFC 9051 9: flag-keyword is an atom
         return await self._write(
-            lambda ctx: msg.store_flags(ctx, mailbox_id, uids, op, flags, unchanged_since))
+            lambda ctx: msg.store_flags(ctx, mailbox_id, uids, op, flags, unchanged_since), bulk=True)
 
     async def copy(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult:
-        return await self._write(lambda ctx: msg.copy(ctx, mailbox_id, uids, dest_mailbox_id))
+        return await self._write(lambda ctx: msg.copy(ctx, mailbox_id, uids, dest_mailbox_id), bulk=True)
 
     async def move(self, mailbox_id: int, uids: UidSet, dest_mailbox_id: int) -> CopyResult:
         keep = self.expunged_keep
-        return await self._write(lambda ctx: msg.move(ctx, mailbox_id, uids, dest_mailbox_id, keep=keep))
+        return await self._write(lambda ctx: msg.move(ctx, mailbox_id, uids, dest_mailbox_id, keep=keep),
+                                 bulk=True)
 
     async def expunge(self, mailbox_id: int, uids: UidSet | None = None, *,
                       deleted_only: bool = True) -> ExpungeResult:
         keep = self.expunged_keep
-        return await self._write(lambda ctx: msg.expunge(ctx, mailbox_id, uids, deleted_only, keep=keep))
+        return await self._write(lambda ctx: msg.expunge(ctx, mailbox_id, uids, deleted_only, keep=keep),
+                                 bulk=True)
 
     async def prune_expunged(self, mailbox_id: int | None = None, *, keep: int | None = None) -> int:
         """Forget all but the ``keep`` (default ``expunged_keep``) newest expunged UIDs of
@@ -342,11 +352,11 @@ class SqlStore(abc.ABC):
         this is for an admin lowering the limit, and for tests."""
         limit = self.expunged_keep if keep is None else keep
         if mailbox_id is None:
-            return await self._write(lambda ctx: msg.prune_all_expunged(limit))
-        return await self._write(lambda ctx: msg.prune_expunged(mailbox_id, limit))
+            return await self._write(lambda ctx: msg.prune_all_expunged(limit), bulk=True)
+        return await self._write(lambda ctx: msg.prune_expunged(mailbox_id, limit), bulk=True)
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
-        return await self._read(lambda: msg.changes_since(mailbox_id, modseq))
+        return await self._read(lambda: msg.changes_since(mailbox_id, modseq), large=True)
 
     # --- copying between stores (mailward store copy) -------------------------------
 
@@ -357,14 +367,14 @@ class SqlStore(abc.ABC):
         return await self._read(schema.is_empty)
 
     async def count(self, table: str) -> int:
-        return await self._read(lambda: schema.count_rows(table))
+        return await self._read(lambda: schema.count_rows(table), large=True)
 
     async def dump(self, table: str, after: Row | None, limit: int) -> list[Row]:
-        return await self._read(lambda: schema.dump_rows(table, after, limit))
+        return await self._read(lambda: schema.dump_rows(table, after, limit), large=True)
 
     async def load(self, table: str, rows: list[Row]) -> None:
         """Insert rows as they are (ids, UIDs and MODSEQs kept) into an empty store."""
-        await self._write(lambda ctx: schema.load_rows(table, rows))
+        await self._write(lambda ctx: schema.load_rows(table, rows), bulk=True)
 
     @abc.abstractmethod
     async def load_done(self) -> None:
@@ -376,7 +386,7 @@ class SqlStore(abc.ABC):
         staged = await stage(content)
         try:
             return await self._write(lambda ctx: q.enqueue(ctx, envelope, staged.data()),
-                                     offload=staged.on_disk)
+                                     offload=staged.size > _INLINE_WRITE)
         finally:
             staged.close()
 
@@ -393,4 +403,4 @@ class SqlStore(abc.ABC):
         await self._write(lambda ctx: q.finish(entry_id, worker))
 
     async def queue_entries(self, status: QueueStatus | None = None) -> list[QueueEntry]:
-        return await self._read(lambda: q.entries(status))
+        return await self._read(lambda: q.entries(status), large=True)

@@ -9,10 +9,25 @@ is whole or absent with no orphan files to sweep. Files win only for large
 messages (1 MiB: 1.8 ms vs 5.6 ms), which are rare in mail; the bytes are kept in
 256 KiB chunks so that reads stream.
 
-All SQLite work runs off the event loop: writes on one writer thread which does
-group commit (every job waiting when a transaction starts joins it, each in its
-own SAVEPOINT, and one COMMIT + one fsync makes all of them durable), reads on a
-small pool of reader threads (WAL lets them read while the writer writes).
+Where the work runs, and why: SQLite's own work for a lookup or an insert is a few
+microseconds, far less than handing it to a thread and back (a thread hop costs
+the event loop a wake-up, and every thread that wants the GIL slows the loop's
+socket calls while it waits). So small operations run on the event loop itself,
+and threads get only what blocks or grows with the data:
+
+- Writes use group commit. Every write waiting when a transaction starts joins
+  it, each in its own SAVEPOINT (a failing one rolls back alone); the statements
+  run on the loop, then one COMMIT, and its one fsync, runs on the I/O thread
+  while the next batch gathers (one thread hop per batch, not per write). A write
+  marked ``offload`` or ``bulk`` (big messages; deletes, expunges and migrations
+  that touch many rows) runs its statements on the I/O thread, inside the batch.
+- Point reads run on the loop against their own connection (WAL lets them read
+  while a write is open); reads that grow with a mailbox (message lists, change
+  lists, message bytes, dumps) run on a small pool of reader threads.
+- Nothing on the loop waits for a lock: its connections have no busy timeout.
+  When another process (an admin command) holds the write lock, BEGIN is retried
+  on the I/O thread, which may wait; a point read that finds the database busy
+  (rare in WAL) is retried on a reader thread.
 """
 
 from __future__ import annotations
@@ -23,7 +38,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -41,7 +55,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DB_NAME = "store.sqlite3"
 _MAX_BATCH = 512
-_READERS = 4
+_READERS = 2
+_BUSY_WAIT = 30.0  # seconds a thread waits for another process's lock
 
 
 def drive(conn: sqlite3.Connection, gen: Op[T]) -> T:
@@ -62,8 +77,12 @@ def drive(conn: sqlite3.Connection, gen: Op[T]) -> T:
         return result
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+def connect(path: Path, *, readonly: bool = False, wait: bool = True) -> sqlite3.Connection:
+    """``wait``: how long a statement waits for another connection's lock before it
+    fails with "database is locked": :data:`_BUSY_WAIT` seconds, or not at all
+    (connections used on the event loop, which must never block)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           timeout=_BUSY_WAIT if wait else 0.0)
     conn.execute("PRAGMA journal_mode = WAL")
     # WAL + FULL: COMMIT fsyncs the WAL, so a commit that returned survives a crash.
     conn.execute("PRAGMA synchronous = FULL")
@@ -73,13 +92,18 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock; worth waiting for."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc))
+
+
 @dataclass
 class _Job:
     make: Callable[[Ctx], Op[Any]]
     future: asyncio.Future[Any]
+    offload: bool
     ctx: Ctx = field(default_factory=Ctx)
-    result: Any = None
-    error: BaseException | None = None
 
 
 class SqliteStore(SqlStore):
@@ -90,8 +114,11 @@ class SqliteStore(SqlStore):
         self.exclusive = exclusive
         self.path = directory / DB_NAME
         self._hub = FeedHub()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._pending: list[_Job] = []
+        self._batches: asyncio.Task[None] | None = None
+        self._writer: sqlite3.Connection | None = None  # the one connection that writes
+        self._looker: sqlite3.Connection | None = None  # point reads on the event loop
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mailward-sqlite-io")
         self._readers = concurrent.futures.ThreadPoolExecutor(
             _READERS, thread_name_prefix="mailward-sqlite-r")
         self._local = threading.local()
@@ -120,11 +147,9 @@ class SqliteStore(SqlStore):
         os.chmod(self.directory, 0o700)  # the WAL and shm files follow the umask; the directory guards them
         if self.exclusive:
             self._take_lock()
-        conn = connect(self.path)
+        self._writer = connect(self.path, wait=False)
         os.chmod(self.path, 0o600)
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="mailward-sqlite-w",
-                                        daemon=True)
-        self._writer.start()
+        self._looker = connect(self.path, readonly=True, wait=False)
 
     def _take_lock(self) -> None:
         self._lock_fd = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -138,69 +163,89 @@ class SqliteStore(SqlStore):
                 "one process: stop the other one, or move to PostgreSQL for several nodes") from None
 
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
-        return await self._write(lambda ctx: schema.migrate("sqlite", upto))
+        return await self._write(lambda ctx: schema.migrate("sqlite", upto), bulk=True)
 
-    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False) -> T:
+    # --- writes: group commit ------------------------------------------------------
+
+    async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False, bulk: bool = False) -> T:
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(make, future))
-        return await future
+        loop = asyncio.get_running_loop()
+        job = _Job(make, loop.create_future(), offload or bulk)
+        self._pending.append(job)
+        if self._batches is None:
+            # started on the loop's next turn, so that every write asked for in this
+            # turn joins the first batch
+            self._batches = loop.create_task(self._run_batches())
+        result: T = await job.future
+        return result
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
+    async def _run_batches(self) -> None:
         try:
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    return
-                batch = [job]
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        more = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._jobs.put(None)
-                        break
-                    batch.append(more)
-                self._commit_batch(conn, batch)
+            while self._pending:
+                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                await self._commit_batch(batch)
         finally:
-            conn.close()
+            self._batches = None
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        conn = self._writer
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        results: list[Any] = []
+        errors: list[BaseException | None] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            await self._on_loop_or_waiting(_begin, conn)
             for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
-                    job.result = drive(conn, job.make(job.ctx))
+                    if job.offload:
+                        result = await loop.run_in_executor(self._io, drive, conn, job.make(job.ctx))
+                    else:
+                        result = drive(conn, job.make(job.ctx))
                     conn.execute("RELEASE job")
                 except Exception as exc:
-                    job.error = exc
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-            conn.execute("COMMIT")  # one fsync for the whole batch
+                    results.append(None)
+                    errors.append(exc)
+                else:
+                    results.append(result)
+                    errors.append(None)
+            # one fsync for the whole batch, off the loop; the next batch gathers meanwhile
+            await loop.run_in_executor(self._io, _commit, conn)
             self.commits += 1
         except Exception as exc:
             log.exception("sqlite commit failed")
             if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the writer thread must live on
-                    conn.execute("ROLLBACK")
-            for job in batch:
-                job.error = job.error or StoreUnavailable(f"commit failed: {exc}")
-        for job in batch:
-            job.future.get_loop().call_soon_threadsafe(self._settle, job)
+                with contextlib.suppress(sqlite3.Error):
+                    await loop.run_in_executor(self._io, conn.execute, "ROLLBACK")
+            failure = StoreUnavailable(f"commit failed: {exc}")
+            errors = [failure] * len(batch)
+            results = [None] * len(batch)
+        for job, result, error in zip(batch, results, errors, strict=True):
+            if error is None:
+                for event in job.ctx.events:
+                    self._hub.publish(event)
+            if job.future.done():
+                continue  # the caller gave up waiting; the write stands (or failed) all the same
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
 
-    def _settle(self, job: _Job) -> None:
-        if job.error is None:
-            for event in job.ctx.events:
-                self._hub.publish(event)
-        if job.future.done():
-            return
-        if job.error is not None:
-            job.future.set_exception(job.error)
-        else:
-            job.future.set_result(job.result)
+    async def _on_loop_or_waiting(self, step: Callable[[sqlite3.Connection], None],
+                                  conn: sqlite3.Connection) -> None:
+        """Run ``step`` on the loop; when another connection's lock is in the way, run it
+        again on the I/O thread, which may wait for the lock."""
+        try:
+            step(conn)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            await asyncio.get_running_loop().run_in_executor(self._io, _waiting, conn, step)
+
+    # --- reads -------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -211,17 +256,24 @@ class SqliteStore(SqlStore):
                 self._reader_conns.append(conn)
         return conn
 
-    def _read_sync(self, make: Callable[[], Op[T]]) -> T:
-        conn = self._reader()
+    def _read_sync(self, make: Callable[[], Op[T]], conn: sqlite3.Connection | None = None) -> T:
+        conn = conn or self._reader()
         conn.execute("BEGIN")  # one snapshot for the whole operation
         try:
             return drive(conn, make())
         finally:
             conn.execute("COMMIT")
 
-    async def _read(self, make: Callable[[], Op[T]]) -> T:
+    async def _read(self, make: Callable[[], Op[T]], *, large: bool = False) -> T:
         if self._closed:
             raise StoreUnavailable("the store is closed")
+        if not large and self._looker is not None:
+            try:
+                return self._read_sync(make, self._looker)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                # rare in WAL (another process recovering the WAL, say): wait on a thread
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_sync, make)
 
@@ -235,13 +287,37 @@ class SqliteStore(SqlStore):
         if self._closed:
             return
         self._closed = True
-        self._jobs.put(None)
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.join)
+        while self._batches is not None:  # let the writes already asked for finish
+            await asyncio.shield(self._batches)
+        await asyncio.to_thread(self._io.shutdown, True)
         await asyncio.to_thread(self._readers.shutdown, True)
         with self._conns_lock:
-            for conn in self._reader_conns:
+            conns = [*self._reader_conns, self._writer, self._looker]
+        for conn in conns:
+            if conn is not None:
                 conn.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
 
+
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    # WAL: the write lock is held since BEGIN IMMEDIATE, so COMMIT waits for nobody;
+    # the busy timeout is for safety only (this runs on the I/O thread)
+    _waiting(conn, _commit_now)
+
+
+def _commit_now(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")
+
+
+def _waiting(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+    """Run ``step`` with a busy timeout (on a thread: this may block for seconds)."""
+    conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_WAIT * 1000)}")
+    try:
+        step(conn)
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
