@@ -146,6 +146,10 @@ class Connection:
         self.tls: TlsFacts | None = None  # the session's TLS facts, client certificate included
         self.bytes_in = 0
         self.bytes_out = 0
+        self._loop = asyncio.get_running_loop()
+        self._wait_started: float | None = None  # when the read waiting now began
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_expired = False
 
     @property
     def tls_available(self) -> bool:
@@ -163,14 +167,36 @@ class Connection:
             if interruptible and self._stop_requested:
                 raise ServerStopping
             stream.readable.clear()
+            self._wait_started = self._loop.time()
+            if self._idle_timer is None:
+                self._arm_idle_timer(self._wait_started)
             try:
-                async with asyncio.timeout(self.listener.limits.idle_timeout):
-                    await stream.readable.wait()
-            except TimeoutError:
-                raise IdleTimeout from None
+                await stream.readable.wait()
+            finally:
+                self._wait_started = None
+            if self._idle_expired:
+                raise IdleTimeout
         data = stream.take(max_bytes)
         self.bytes_in += len(data)
         return data
+
+    # One timer per connection, not one per read: it is armed when a read starts
+    # waiting and, when it fires, either ends the wait (idle for the whole timeout)
+    # or moves itself to the deadline of the wait going on now.
+
+    def _arm_idle_timer(self, since: float) -> None:
+        self._idle_timer = self._loop.call_at(since + self.listener.limits.idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        started = self._wait_started
+        if started is None:
+            return  # not waiting now: the next read arms the timer again
+        if self._loop.time() - started >= self.listener.limits.idle_timeout:
+            self._idle_expired = True
+            self._stream.readable.set()
+        else:
+            self._arm_idle_timer(started)
 
     def request_stop(self) -> None:
         """The server is stopping: wake a waiting read so the handler can say goodbye."""
@@ -234,10 +260,17 @@ class Connection:
         return self.tls
 
     def close(self) -> None:
+        self._cancel_idle_timer()
         self._transport.close()
 
     def abort(self) -> None:
+        self._cancel_idle_timer()
         self._transport.abort()
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ Recipients are resolved when they are given (RCPT), so an unknown user gets 550
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from dataclasses import dataclass, field
 
 from mailward.delivery import local
@@ -42,7 +42,7 @@ class Envelope:
     sender: Address | None
     smtputf8: bool
     declared_size: int | None
-    queue_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    queue_id: str = field(default_factory=lambda: f"{random.getrandbits(64):016X}")  # a name for logs
     recipients: list[str] = field(default_factory=list)
     accounts: dict[int, Account] = field(default_factory=dict)
 

@@ -1,10 +1,11 @@
 """A message on its way into the store while it arrives, and the trace headers put before it.
 
-Streaming, not spooling in the session: the first body bytes start the delivery
-(``delivery.local.deliver``) in a task of its own, whose content is an async
-iterator fed from a :class:`Pipe` as the core parses DATA or BDAT. The store's
-own staging (memory for small messages, a temporary file beyond that) is then the
-only copy, so a 50 MiB message is never whole in memory and is not written twice.
+Small messages (most mail) are held and delivered whole at the end. A message
+that outgrows :data:`HOLD` streams instead: the delivery
+(``delivery.local.deliver``) starts in a task of its own, whose content is an
+async iterator fed from a :class:`Pipe` as the core parses DATA or BDAT. The
+store's own staging (memory, then a temporary file) is then the only copy, so a
+50 MiB message is never whole in memory and is not written twice.
 The pipe holds at most :data:`HIGH_WATER` bytes: when the store is slower than the
 client, the session waits before reading more from the socket (back-pressure).
 Nothing becomes visible before the session closes the pipe at the end of data:
@@ -24,12 +25,14 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from mailward.protocols.smtp.address import Address
+from mailward.store.interface import MessageSource
 from mailward.tls.context import TlsFacts
 
 T = TypeVar("T")
 
 HIGH_WATER = 1024 * 1024  # bytes buffered between the session and the store at most
 LOW_WATER = HIGH_WATER // 4
+HOLD = 256 * 1024  # a message up to this size is held in memory and delivered whole
 
 
 class MessageAborted(Exception):
@@ -91,40 +94,67 @@ class Pipe:
 
 
 class MessageBody(Generic[T]):
-    """One message streaming into ``deliver``; :meth:`finish` returns what it returned.
+    """One message on its way to ``deliver``; :meth:`finish` returns what it returned.
+
+    A message is held in memory while it is small (:data:`HOLD` bytes) and handed
+    to ``deliver`` whole at the end, in the session's own task; a bigger one starts
+    streaming into ``deliver`` (a task of its own, fed through a :class:`Pipe`) the
+    moment it outgrows that. Most mail is small: it costs no task and no pipe.
 
     Ends every message with CRLF: DATA bodies always do (the CRLF before the final
     dot belongs to the message, RFC 5321 4.1.1.4), a BDAT body may not, and IMAP
     clients expect the last line of a message to be terminated.
     """
 
-    def __init__(self, deliver: Callable[[AsyncIterator[bytes]], Awaitable[T]], header: bytes) -> None:
-        self._pipe = Pipe()
+    def __init__(self, deliver: Callable[[MessageSource], Awaitable[T]], header: bytes) -> None:
+        self._deliver = deliver
+        self._held = [header]
+        self._held_size = len(header)
         self._tail = b"\r\n"  # the last two bytes so far (the header ends with CRLF)
-        self._task: asyncio.Task[T] = asyncio.get_running_loop().create_task(
-            _run(deliver, self._pipe.chunks(header))
-        )
+        self._pipe: Pipe | None = None
+        self._task: asyncio.Task[T] | None = None
+
+    def _stream(self) -> Pipe:
+        """Start streaming into ``deliver``, the bytes held so far first."""
+        pipe = self._pipe = Pipe()
+        first = b"".join(self._held)
+        self._held = []
+        self._task = asyncio.get_running_loop().create_task(_run(self._deliver, pipe.chunks(first)))
         self._task.add_done_callback(self._consumer_done)
+        return pipe
 
     def _consumer_done(self, task: asyncio.Task[T]) -> None:
+        assert self._pipe is not None
         self._pipe.consumer_gone()
         if not task.cancelled():
             task.exception()  # retrieved here; finish() re-raises it to the session
 
     async def write(self, data: bytes) -> None:
-        if data:
-            self._tail = (self._tail + data)[-2:]
-            await self._pipe.put(data)
+        if not data:
+            return
+        self._tail = (self._tail + data)[-2:]
+        if self._pipe is None and self._held_size + len(data) <= HOLD:
+            self._held.append(data)
+            self._held_size += len(data)
+            return
+        await (self._pipe or self._stream()).put(data)
 
     async def finish(self) -> T:
-        """Close the stream and wait for the delivery's outcome (durable on return)."""
+        """End the message and wait for the delivery's outcome (durable on return)."""
         if self._tail != b"\r\n":
-            await self._pipe.put(b"\r\n")
+            await self.write(b"\r\n")
+        if self._pipe is None:
+            held, self._held = b"".join(self._held), []
+            return await self._deliver(held)
+        assert self._task is not None
         self._pipe.close()
         return await self._task
 
     async def abort(self) -> None:
         """Give the message up; returns when the delivery has ended, having written nothing."""
+        self._held = []
+        if self._pipe is None or self._task is None:
+            return
         self._pipe.abort()
         if not self._task.done():
             self._task.cancel()
@@ -132,7 +162,7 @@ class MessageBody(Generic[T]):
             await self._task
 
 
-async def _run(deliver: Callable[[AsyncIterator[bytes]], Awaitable[T]], content: AsyncIterator[bytes]) -> T:
+async def _run(deliver: Callable[[MessageSource], Awaitable[T]], content: AsyncIterator[bytes]) -> T:
     return await deliver(content)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 
 from mailward.delivery import local
 from mailward.protocols.smtp import replies as R
@@ -43,6 +42,7 @@ from mailward.server.smtp.auth import SessionAuth
 from mailward.server.smtp.envelope import SUBMISSION, Envelope, EnvelopePolicy
 from mailward.server.smtp.message import MessageBody, Trace, trace_header
 from mailward.server.smtp.transcript import Transcript
+from mailward.store.interface import MessageSource
 
 log = logging.getLogger("mailward.smtp")
 
@@ -189,7 +189,7 @@ class SmtpSession:
             accounts = tuple(envelope.accounts.values())
             store = self.services.store
 
-            async def deliver(content: AsyncIterator[bytes]) -> local.Delivered:
+            async def deliver(content: MessageSource) -> local.Delivered:
                 return await local.deliver(store, accounts, content)
 
             self.body = MessageBody(deliver, trace_header(self._trace(envelope)))
