@@ -17,12 +17,17 @@ from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, loa
 from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
 from mailward.server.app import ReloadReport, Server, TlsFactory
+from mailward.server.counts import Counts, SharedCounts
 from mailward.server.preflight import preflight, secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
 from mailward.server.services import StartupError, open_services
 from mailward.server.sockets import BindError, bind
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
+from mailward.server.workers import Supervisor, WorkerContext
+from mailward.store.factory import sqlite_directory
+from mailward.store.interface import StoreUnavailable
+from mailward.store.sqlite.backend import lock_store
 from mailward.tls.context import ServerContextSource
 from mailward.tls.source import source_for_listener
 
@@ -80,7 +85,53 @@ def run(args: argparse.Namespace) -> int:
     # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
     # handshake now and then (about half the runs here; uvloop issue #707), and every
     # TLS connection, implicit or STARTTLS, goes through start_tls.
-    return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config)))
+    count = config.worker_count
+    if count == 1:
+        return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config)))
+    return _serve_workers(loaded, sockets, args.config, count)
+
+
+def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str,
+                   count: int) -> int:
+    """Several worker processes (see :mod:`mailward.server.workers`): the store is locked
+    and migrated once, here, before they start."""
+    config = loaded.config
+    lock_fd = -1
+    try:
+        if config.store.backend == "sqlite":
+            lock_fd = lock_store(sqlite_directory(config.data_dir))
+        if not asyncio.run(_store_opens(loaded)):
+            return EXIT_PROBLEMS
+    except StoreUnavailable as exc:
+        log.error("%s: store: %s", loaded.file, exc)
+        return EXIT_PROBLEMS
+    try:
+        capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
+        counts = SharedCounts(max(len(config.listener), 1), capacity)
+        factory = tls_factory(config)
+
+        def work(worker: WorkerContext) -> int:
+            return asyncio.run(serve(loaded, sockets, config_path, factory, worker, counts))
+
+        log.info("starting %d worker processes", count)
+        with counts:
+            return Supervisor(count, work).run()
+    finally:
+        for sock in sockets.values():
+            sock.close()
+        if lock_fd >= 0:
+            os.close(lock_fd)
+
+
+async def _store_opens(loaded: LoadedConfig) -> bool:
+    """Open the store once (migrating it), and close it: the workers open their own."""
+    try:
+        services = await open_services(loaded.config, secret_resolver(loaded.config), exclusive=False)
+    except StartupError as exc:
+        log.error("%s: %s", loaded.file, exc)
+        return False
+    await services.store.close()
+    return True
 
 
 def _preload_store_backend(config: Config) -> None:
@@ -111,26 +162,37 @@ async def serve(
     sockets: dict[str, socket.socket],
     config_path: str,
     factory: TlsFactory,
+    worker: WorkerContext | None = None,
+    counts: Counts | None = None,
 ) -> int:
+    """The server in this process: all of it, or one ``worker`` of several."""
     # opened after privileges were dropped, so that the files it creates are the service user's
     try:
-        services = await open_services(loaded.config, secret_resolver(loaded.config))
+        services = await open_services(loaded.config, secret_resolver(loaded.config),
+                                       exclusive=worker is None)
     except StartupError as exc:
         log.error("%s: %s", loaded.file, exc)
         for sock in sockets.values():
             sock.close()
         return EXIT_PROBLEMS
-    server = Server(loaded, protocols(), factory, services)
-    pruner = asyncio.get_running_loop().create_task(_prune_login_counters(services.auth.throttle))
+    server = Server(loaded, protocols(), factory, services, counts)
+    pruner = None
+    if worker is None or worker.index == 0:  # one process prunes for all
+        pruner = asyncio.get_running_loop().create_task(_prune_login_counters(services.auth.throttle))
     try:
-        return await _run_server(loaded, sockets, config_path, server)
+        return await _run_server(loaded, sockets, config_path, server, worker)
     finally:
-        pruner.cancel()
+        if pruner is not None:
+            pruner.cancel()
         await services.store.close()
 
 
 async def _run_server(
-    loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str, server: Server
+    loaded: LoadedConfig,
+    sockets: dict[str, socket.socket],
+    config_path: str,
+    server: Server,
+    worker: WorkerContext | None,
 ) -> int:
     try:
         await server.start(sockets)
@@ -156,7 +218,17 @@ async def _run_server(
         loop.add_signal_handler(sig, on_stop)
     loop.add_signal_handler(signal.SIGHUP, on_reload)
     poller = loop.create_task(_poll_certificates(server))
-    log.info("mailward started (pid %d)", os.getpid())
+    if worker is None:
+        log.info("mailward started (pid %d)", os.getpid())
+    else:
+        def on_supervisor_gone() -> None:
+            loop.remove_reader(worker.parent_fd)
+            log.error("worker %d: the supervisor process is gone; stopping", worker.index)
+            stop.set()
+
+        loop.add_reader(worker.parent_fd, on_supervisor_gone)
+        worker.ready()
+        log.info("mailward started (pid %d, worker %d of %d)", os.getpid(), worker.index + 1, worker.count)
     await stop.wait()
     poller.cancel()
     await server.stop()

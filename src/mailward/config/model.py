@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 from typing import Literal
@@ -118,6 +119,16 @@ class ListenerSettings:
         return parsed
 
 
+MAX_WORKERS = 64
+
+
+def _check_workers(value: int) -> tuple[str, str] | None:
+    if not 0 <= value <= MAX_WORKERS:
+        return (f"must be between 0 and {MAX_WORKERS}, got {value}",
+                "use 0 (one per CPU core) or the number of processes you want")
+    return None
+
+
 @dataclass(frozen=True)
 class Config:
     """A loaded, validated configuration. Build it with :func:`mailward.config.load`."""
@@ -141,6 +152,12 @@ class Config:
         "info",
         "trace | debug | info | warning | error. trace adds protocol transcripts (AUTH data "
         "masked, message contents left out).",
+    )
+    workers: int = setting(
+        0,
+        "Worker processes that serve connections, side by side on the same ports; 0: one per "
+        "CPU core. Connection limits are counted across them. Changing it needs a restart.",
+        check=_check_workers,
     )
     shutdown_grace: float = setting(
         30.0,
@@ -167,3 +184,13 @@ class Config:
     @property
     def server_name(self) -> str:
         return self.hostname or socket.getfqdn()
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, with 0 made one per CPU core this process may run on."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+        except (AttributeError, OSError):
+            return max(1, min(os.cpu_count() or 1, MAX_WORKERS))

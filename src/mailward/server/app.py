@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Problem, Severity
 from mailward.server.connection import ReloadableContextSource
+from mailward.server.counts import Counts, LocalCounts
 from mailward.server.listener import Listener
 from mailward.server.registry import ProtocolSpec
 from mailward.server.sockets import bind
@@ -64,8 +65,12 @@ class Server:
         protocols: Mapping[str, ProtocolSpec],
         tls_factory: TlsFactory,
         services: Services | None = None,
+        counts: Counts | None = None,
     ) -> None:
+        """``counts``: the open-connection counts, when they are shared with other worker
+        processes (:class:`~mailward.server.counts.SharedCounts`); this process's own otherwise."""
         self.loaded = loaded
+        self.counts: Counts = counts if counts is not None else LocalCounts()
         self.protocols = dict(protocols)
         self.tls_factory = tls_factory
         self.services = services
@@ -81,7 +86,8 @@ class Server:
         for index, settings in enumerate(self.config.listener):
             spec = self.protocols[settings.protocol]
             source = self.tls_factory(settings) if settings.tls != "none" else None
-            listener = Listener(settings, spec, spec.handler(settings, self.services), source)
+            listener = Listener(settings, spec, spec.handler(settings, self.services), source,
+                                self.counts, index)
             sock = sockets.pop(settings.name, None) or bind(settings.bind, f"listener[{index}].address")
             await listener.start(sock)
             self.listeners[settings.name] = listener

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import random
 import socket
 import time
-from collections import Counter
 
 from mailward.config.model import ListenerSettings
 from mailward.server.connection import (
@@ -25,6 +24,7 @@ from mailward.server.connection import (
     TlsHandshakeFailed,
     _Stream,
 )
+from mailward.server.counts import Counts, LocalCounts
 from mailward.server.registry import Handler, ProtocolSpec
 
 log = logging.getLogger("mailward.connection")
@@ -37,7 +37,11 @@ class Listener:
         spec: ProtocolSpec,
         handler: Handler,
         tls_source: ReloadableContextSource | None,
+        counts: Counts | None = None,
+        index: int = 0,
     ) -> None:
+        """``counts``: open connections, shared with the other workers of the server
+        when there are several; ``index`` is this listener's key in them."""
         self.settings = settings
         self.spec = spec
         self.handler = handler
@@ -45,7 +49,8 @@ class Listener:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: set[Connection] = set()
-        self._per_ip: Counter[str] = Counter()
+        self._counts: Counts = counts if counts is not None else LocalCounts()
+        self._index = index
         self._stopping = False
         self._sockname = ("", 0)
 
@@ -72,7 +77,7 @@ class Listener:
         assert stream.transport is not None
         peername = stream.transport.get_extra_info("peername") or ("?", 0)
         peer = (str(peername[0]), int(peername[1]))
-        conn_id = secrets.token_hex(5)
+        conn_id = f"{random.getrandbits(40):010x}"  # a name for logs: no secret, no syscall
         conn = Connection(
             stream,
             self.settings,
@@ -85,28 +90,19 @@ class Listener:
             # the ClientHello may arrive before the handshake starts: leave it in the
             # socket for the TLS layer, not in the plaintext buffer start_tls discards
             stream.transport.pause_reading()
-        refusal = self._over_limit(peer[0])
+        refusal = self._counts.admit(self._index, peer[0], self.settings.limits)
         if refusal:
             if self.settings.tls != "implicit":  # a TLS client could not read a plaintext reply
                 conn.write(self.spec.busy_reply)
             conn.close()
             self._log_end(conn, time.monotonic(), refusal)
             return
-        self._per_ip[peer[0]] += 1
         self._connections.add(conn)
         if self._stopping:
             conn.request_stop()
         task = asyncio.get_running_loop().create_task(self._run(conn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _over_limit(self, ip: str) -> str:
-        limits = self.settings.limits
-        if len(self._connections) >= limits.max_connections:
-            return f"refused: listener full ({limits.max_connections} connections)"
-        if self._per_ip[ip] >= limits.max_connections_per_ip:
-            return f"refused: {limits.max_connections_per_ip} connections from {ip} already"
-        return ""
 
     async def _run(self, conn: Connection) -> None:
         started = time.monotonic()
@@ -141,9 +137,7 @@ class Listener:
                 conn.write(reply)
             conn.close()
             self._connections.discard(conn)
-            self._per_ip[conn.peer[0]] -= 1
-            if self._per_ip[conn.peer[0]] <= 0:
-                del self._per_ip[conn.peer[0]]
+            self._counts.release(self._index, conn.peer[0])
             self._log_end(conn, started, outcome)
 
     def _log_end(self, conn: Connection, started: float, outcome: str) -> None:

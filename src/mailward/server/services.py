@@ -35,10 +35,15 @@ def services_for(config: Config, store: Store, master_key: bytes | None) -> Serv
     return Services(config, store, Resolver(store), build_auth(store, config, master_key))
 
 
-async def open_services(config: Config, resolve_secret: Callable[[str], str] = no_secrets) -> Services:
-    """Open the store the config names and build the services; :class:`StartupError` if it cannot."""
+async def open_services(
+    config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True
+) -> Services:
+    """Open the store the config names and build the services; :class:`StartupError` if it cannot.
+
+    ``exclusive=False``: the caller holds the embedded store's lock already (the
+    supervisor of several workers does, for all of them)."""
     try:
-        store = await open_store(config.store, config.data_dir, resolve_secret)
+        store = await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive)
     except StoreError as exc:
         raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
     except (OSError, sqlite3.Error) as exc:

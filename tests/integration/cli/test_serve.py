@@ -17,8 +17,10 @@ def listener(name: str = "line", extra: str = "") -> str:
     return f'[[listener]]\nname = "{name}"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "none"\n{extra}'
 
 
-def write(path: Path, text: str, data_dir: Path) -> None:
-    path.write_text(f'data_dir = "{data_dir}"\nshutdown_grace = 10\n{text}')
+def write(path: Path, text: str, data_dir: Path, workers: int = 1) -> None:
+    """One process unless asked: these tests follow one server's log (test_serve_workers
+    covers several)."""
+    path.write_text(f'data_dir = "{data_dir}"\nshutdown_grace = 10\nworkers = {workers}\n{text}')
 
 
 @pytest.fixture
@@ -103,7 +105,7 @@ def test_root_drops_to_the_configured_user(open_tmp: Path) -> None:
     data.mkdir()
     os.chown(data, 65534, 65534)
     config = open_tmp / "mailward.toml"
-    config.write_text(f'data_dir = "{data}"\nuser = "nobody"\n{listener()}')
+    config.write_text(f'data_dir = "{data}"\nuser = "nobody"\nworkers = 1\n{listener()}')
     running = Running("serve", "-c", str(config))
     try:
         port = int(running.wait_for(r"on 127\.0\.0\.1:(\d+)").group(1))

@@ -92,6 +92,21 @@ def connect(path: Path, *, readonly: bool = False, wait: bool = True) -> sqlite3
     return conn
 
 
+def lock_store(directory: Path) -> int:
+    """Hold the store at ``directory`` for this process (and processes it forks) until the
+    returned descriptor is closed; :class:`StoreUnavailable` when another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreUnavailable(
+            f"{directory / DB_NAME} is in use by another mailward process; the embedded store serves "
+            "one server: stop the other one, or move to PostgreSQL for several nodes") from None
+    return fd
+
+
 def _is_busy(exc: BaseException) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock; worth waiting for."""
     return isinstance(exc, sqlite3.OperationalError) and (
@@ -125,6 +140,7 @@ class SqliteStore(SqlStore):
         self._reader_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._lock_fd = -1
+        self._write_lock = -1  # fcntl lock the writers of one server queue on
         self._closed = False
         self.commits = 0  # transactions committed (each one sync), for tests and metrics
 
@@ -146,21 +162,11 @@ class SqliteStore(SqlStore):
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)  # the WAL and shm files follow the umask; the directory guards them
         if self.exclusive:
-            self._take_lock()
+            self._lock_fd = lock_store(self.directory)
+        self._write_lock = os.open(self.directory / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._writer = connect(self.path, wait=False)
         os.chmod(self.path, 0o600)
         self._looker = connect(self.path, readonly=True, wait=False)
-
-    def _take_lock(self) -> None:
-        self._lock_fd = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
-            raise StoreUnavailable(
-                f"{self.path} is in use by another mailward process; the embedded store serves "
-                "one process: stop the other one, or move to PostgreSQL for several nodes") from None
 
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
         return await self._write(lambda ctx: schema.migrate("sqlite", upto), bulk=True)
@@ -195,6 +201,7 @@ class SqliteStore(SqlStore):
         results: list[Any] = []
         errors: list[BaseException | None] = []
         try:
+            await self._lock_writes()
             await self._on_loop_or_waiting(_begin, conn)
             for job in batch:
                 conn.execute("SAVEPOINT job")
@@ -213,13 +220,14 @@ class SqliteStore(SqlStore):
                     results.append(result)
                     errors.append(None)
             # one fsync for the whole batch, off the loop; the next batch gathers meanwhile
-            await loop.run_in_executor(self._io, _commit, conn)
+            await loop.run_in_executor(self._io, _commit, conn, self._write_lock)
             self.commits += 1
         except Exception as exc:
             log.exception("sqlite commit failed")
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     await loop.run_in_executor(self._io, conn.execute, "ROLLBACK")
+            _unlock(self._write_lock)
             failure = StoreUnavailable(f"commit failed: {exc}")
             errors = [failure] * len(batch)
             results = [None] * len(batch)
@@ -233,6 +241,18 @@ class SqliteStore(SqlStore):
                 job.future.set_exception(error)
             else:
                 job.future.set_result(result)
+
+    async def _lock_writes(self) -> None:
+        """Take the write lock: the worker processes of a server (and any other store opened
+        on this directory) queue on it, each woken the moment the one before commits;
+        SQLite's own busy handler would have them poll and sleep, up to 100 ms at a time."""
+        # flock: held by this store's own open file, so the loop takes it and the I/O thread
+        # lets go of it (fcntl record locks would belong to the whole process)
+        try:
+            fcntl.flock(self._write_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await asyncio.get_running_loop().run_in_executor(
+                self._io, fcntl.flock, self._write_lock, fcntl.LOCK_EX)
 
     async def _on_loop_or_waiting(self, step: Callable[[sqlite3.Connection], None],
                                   conn: sqlite3.Connection) -> None:
@@ -298,16 +318,24 @@ class SqliteStore(SqlStore):
                 conn.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
+        if self._write_lock >= 0:
+            os.close(self._write_lock)
 
 
 def _begin(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
 
 
-def _commit(conn: sqlite3.Connection) -> None:
+def _commit(conn: sqlite3.Connection, write_lock: int) -> None:
     # WAL: the write lock is held since BEGIN IMMEDIATE, so COMMIT waits for nobody;
     # the busy timeout is for safety only (this runs on the I/O thread)
     _waiting(conn, _commit_now)
+    _unlock(write_lock)  # here, not back on the loop: the next worker may start at once
+
+
+def _unlock(write_lock: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.flock(write_lock, fcntl.LOCK_UN)
 
 
 def _commit_now(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,162 @@
+"""``mailward serve`` with several worker processes: one server as far as clients and the
+admin can tell (ports, limits, stop, reload), and supervised."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.proc import Running
+
+WORKERS = 2
+
+
+def config_text(data_dir: Path, extra: str = "") -> str:
+    return (
+        f'data_dir = "{data_dir}"\nshutdown_grace = 10\nworkers = {WORKERS}\n'
+        '[[listener]]\nname = "line"\nprotocol = "line"\naddress = "127.0.0.1:0"\ntls = "none"\n'
+        f"{extra}"
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Running, Path, int, list[int]]]:
+    config = tmp_path / "mailward.toml"
+    config.write_text(config_text(tmp_path, "[listener.limits]\nmax_connections_per_ip = 3\n"))
+    running = Running("serve", "-c", str(config))
+    try:
+        port = int(running.wait_for(r"listening: line line .* on 127\.0\.0\.1:(\d+)").group(1))
+        pids = started(running, WORKERS)
+        yield running, config, port, pids
+    finally:
+        running.stop()
+
+
+def started(running: Running, count: int) -> list[int]:
+    pids = []
+    for _ in range(count):
+        match = running.wait_for(rf"mailward started \(pid (\d+), worker \d of {WORKERS}\)")
+        pids.append(int(match.group(1)))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (a reaped worker's parent is the test's child) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pids if alive(p)]}"
+        time.sleep(0.05)
+
+
+def connect(port: int) -> tuple[socket.socket, bytes]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return sock, sock.makefile("rb").readline()
+
+
+def echo(port: int, text: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"+OK ready\r\n"
+        sock.sendall(b"ECHO " + text + b"\r\n")
+        return stream.readline()
+
+
+def test_workers_serve_one_port_and_stop_together(served: tuple[Running, Path, int, list[int]]) -> None:
+    running, _, port, pids = served
+    assert len(set(pids)) == WORKERS and running.proc.pid not in pids
+    for i in range(20):
+        assert echo(port, b"%d" % i) == b"%d\r\n" % i
+    running.signal(signal.SIGTERM)
+    for _ in range(WORKERS):
+        running.wait_for(r"INFO mailward\.server: stopped$")
+    assert running.wait() == 0
+    wait_gone(pids)
+
+
+def test_connection_limits_count_across_workers(served: tuple[Running, Path, int, list[int]]) -> None:
+    _, _, port, _ = served
+    held = [connect(port) for _ in range(3)]
+    try:
+        assert [greeting for _, greeting in held] == [b"+OK ready\r\n"] * 3
+        # however the kernel spread the three over the workers, a fourth is one too many
+        for _ in range(4):
+            refused, greeting = connect(port)
+            refused.close()
+            assert greeting == b"-ERR busy\r\n"
+        held.pop()[0].close()
+        deadline = time.monotonic() + 10
+        while True:  # the worker counts the closed connection out as soon as it sees the close
+            sock, greeting = connect(port)
+            sock.close()
+            if greeting == b"+OK ready\r\n":
+                break
+            assert time.monotonic() < deadline, "a closed connection was never counted out"
+            time.sleep(0.05)
+    finally:
+        for sock, _ in held:
+            sock.close()
+
+
+def test_reload_reaches_every_worker(served: tuple[Running, Path, int, list[int]], tmp_path: Path) -> None:
+    running, config, port, _ = served
+    config.write_text(config_text(tmp_path, "[listener.limits]\nmax_connections_per_ip = 4\n"))
+    running.signal(signal.SIGHUP)
+    for _ in range(WORKERS):
+        running.wait_for(r"reload: applied: listener line: limits$")
+    held = [connect(port) for _ in range(4)]
+    try:
+        assert [greeting for _, greeting in held] == [b"+OK ready\r\n"] * 4
+    finally:
+        for sock, _ in held:
+            sock.close()
+
+
+def test_a_worker_that_dies_is_replaced(served: tuple[Running, Path, int, list[int]]) -> None:
+    running, _, port, pids = served
+    os.kill(pids[0], signal.SIGKILL)
+    running.wait_for(rf"worker \d \(pid {pids[0]}\) ended \(signal SIGKILL\); starting another$")
+    (replacement,) = started(running, 1)
+    assert replacement not in pids
+    for i in range(10):
+        assert echo(port, b"after %d" % i) == b"after %d\r\n" % i
+    running.signal(signal.SIGTERM)
+    assert running.wait() == 0
+    wait_gone([pids[1], replacement])
+
+
+def test_workers_stop_when_the_supervisor_is_killed(served: tuple[Running, Path, int, list[int]]) -> None:
+    running, _, _, pids = served
+    running.proc.kill()
+    running.wait()
+    wait_gone(pids)
+    assert any("the supervisor process is gone; stopping" in line for line in running.lines)
+
+
+def test_a_second_server_on_the_same_store_is_refused(
+    served: tuple[Running, Path, int, list[int]], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text(config_text(tmp_path))
+    second = Running("serve", "-c", str(other))
+    try:
+        second.wait_for(r"is in use by another mailward process")
+        assert second.wait() == 1  # EXIT_PROBLEMS
+    finally:
+        second.stop()
