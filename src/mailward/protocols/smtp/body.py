@@ -35,6 +35,34 @@ class DataReader:
         self.at_line_start = True
 
     def feed(self, buf: bytes | bytearray) -> Step:
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            step = self._whole_lines(buf, last + 1)
+            if step is not None:
+                return step
+        return self._line_by_line(buf)
+
+    def _whole_lines(self, buf: bytes | bytearray, stop: int) -> Step | None:
+        """The complete lines in ``buf[:stop]`` at once, with bytes methods rather than a
+        loop per line; ``None`` when the line-by-line reader must say what they hold (a
+        bare CR or LF, or the end of data on the first line)."""
+        region = bytes(buf[:stop])
+        if self.at_line_start and region.startswith(b".\r\n"):
+            return None
+        marker = region.find(b"\r\n.\r\n")
+        if marker >= 0:
+            body, outcome, consumed = region[: marker + 2], Outcome.END, marker + 5
+        else:
+            body, outcome, consumed = region, Outcome.MORE, stop
+        crlf = body.count(b"\r\n")
+        if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+            return None
+        if self.at_line_start and body.startswith(b"."):
+            body = body[1:]
+        self.at_line_start = True  # body ends with CRLF: the next byte starts a line
+        return Step(outcome, body.replace(b"\r\n.", b"\r\n"), consumed)
+
+    def _line_by_line(self, buf: bytes | bytearray) -> Step:
         out = bytearray()
         pos = 0
         end = len(buf)
