@@ -24,7 +24,10 @@ def bind(address: Address, key: str) -> socket.socket:
 
     ``key`` is the config path of the address, for the problem's message.
     """
-    sock = socket.socket(address.family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and without it the first reply after a TLS 1.3 handshake waits ~40 ms for the
+    # client's delayed ACK of the session tickets (Nagle)
+    sock = socket.socket(address.family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # let a restarted server bind while old connections sit in TIME_WAIT
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
