@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -122,6 +123,13 @@ class ListenerSettings:
 MAX_WORKERS = 64
 
 
+@functools.lru_cache(maxsize=1)
+def _machine_fqdn() -> str:
+    """Looked up once per process: getfqdn() asks the resolver, and server_name is read for
+    every connection (in the greeting and the Received: field)."""
+    return socket.getfqdn()
+
+
 def _check_workers(value: int) -> tuple[str, str] | None:
     if not 0 <= value <= MAX_WORKERS:
         return (f"must be between 0 and {MAX_WORKERS}, got {value}",
@@ -183,7 +191,7 @@ class Config:
 
     @property
     def server_name(self) -> str:
-        return self.hostname or socket.getfqdn()
+        return self.hostname or _machine_fqdn()
 
     @property
     def worker_count(self) -> int:

@@ -79,9 +79,11 @@ class _Stream(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # every reply goes out at once (see mailward.server.sockets.bind); asyncio does
-            # this only for sockets made with proto=IPPROTO_TCP, so make sure here
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6) and (
+            sock.proto != socket.IPPROTO_TCP
+        ):
+            # every reply goes out at once (see mailward.server.sockets.bind): asyncio sets
+            # TCP_NODELAY itself, but only on sockets made with proto=IPPROTO_TCP
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._on_made(self)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import ipaddress
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -219,6 +220,12 @@ def _tls_comment(tls: TlsFacts) -> str:
     return f"({version} {_clean(tls.cipher)} {tls.bits} bits)"
 
 
+@functools.lru_cache(maxsize=4)
+def _date(second: int) -> str:
+    """The RFC 5322 date of a second (cached: every message in that second shares it)."""
+    return email.utils.formatdate(second, localtime=True)
+
+
 def received(trace: Trace) -> str:
     """The Received: field (RFC 5321 4.4 Time-stamp-line), folded, with CRLF.
 
@@ -237,7 +244,7 @@ def received(trace: Trace) -> str:
     if len(trace.recipients) == 1:
         last += f" for <{_clean(trace.recipients[0])}>"
     lines.append(last + ";")
-    lines.append(email.utils.formatdate(trace.date, localtime=True))
+    lines.append(_date(int(trace.date)))
     return "\r\n\t".join(lines) + "\r\n"
 
 
