@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -62,12 +63,14 @@ class ConnectionLog(logging.LoggerAdapter[logging.Logger]):
 
 
 class _Stream(asyncio.Protocol):
-    """Buffers what the transport delivers; wakes the reader; applies back-pressure."""
+    """Keeps what the transport delivers, as it came (no copy); wakes the reader; applies
+    back-pressure."""
 
     def __init__(self, on_made: Callable[[_Stream], None]) -> None:
         self._on_made = on_made
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
         self.eof = False
         self.lost: Exception | None = None
         self.readable = asyncio.Event()
@@ -88,9 +91,10 @@ class _Stream(asyncio.Protocol):
         self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.chunks.append(data)
+        self.buffered += len(data)
         self.readable.set()
-        if len(self.buffer) > _HIGH_WATER and not self.paused and self.transport is not None:
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
@@ -112,14 +116,24 @@ class _Stream(asyncio.Protocol):
         self.writable.set()
 
     def take(self, max_bytes: int) -> bytes:
-        data = bytes(self.buffer[:max_bytes])
-        del self.buffer[:max_bytes]
-        if not self.buffer and not self.eof:
+        """The oldest chunk not read yet, or its first ``max_bytes`` bytes; ``b""`` at the end."""
+        if not self.chunks:
+            return b""
+        data = self.chunks.popleft()
+        if len(data) > max_bytes:
+            self.chunks.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
+        self.buffered -= len(data)
+        if not self.buffered and not self.eof:
             self.readable.clear()
-        if self.paused and len(self.buffer) < _HIGH_WATER // 2 and self.transport is not None:
+        if self.paused and self.buffered < _HIGH_WATER // 2 and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
         return data
+
+    def discard(self) -> None:
+        self.chunks.clear()
+        self.buffered = 0
 
 
 class Connection:
@@ -171,7 +185,7 @@ class Connection:
     async def read(self, max_bytes: int = 65536, *, interruptible: bool = True) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` once the client has closed its side."""
         stream = self._stream
-        while not stream.buffer and not stream.eof:
+        while not stream.buffered and not stream.eof:
             if interruptible and self._stop_requested:
                 raise ServerStopping
             stream.readable.clear()
@@ -226,7 +240,7 @@ class Connection:
     @property
     def at_eof(self) -> bool:
         """The client closed its side and everything it sent has been read."""
-        return self._stream.eof and not self._stream.buffer
+        return self._stream.eof and not self._stream.buffered
 
     @property
     def closed(self) -> bool:
@@ -245,7 +259,7 @@ class Connection:
             raise RuntimeError("start_tls on a listener without TLS")
         if self.tls is not None:
             raise RuntimeError("TLS is active already")
-        self._stream.buffer.clear()
+        self._stream.discard()
         self._stream.readable.clear()
         context = self._tls_source.current()
         loop = asyncio.get_running_loop()

@@ -44,23 +44,24 @@ class DataReader:
 
     def _whole_lines(self, buf: bytes | bytearray, stop: int) -> Step | None:
         """The complete lines in ``buf[:stop]`` at once, with bytes methods rather than a
-        loop per line; ``None`` when the line-by-line reader must say what they hold (a
-        bare CR or LF, or the end of data on the first line)."""
-        region = bytes(buf[:stop])
-        if self.at_line_start and region.startswith(b".\r\n"):
+        loop per line, and one copy; ``None`` when the line-by-line reader must say what
+        they hold (a bare CR or LF, or the end of data on the first line)."""
+        if self.at_line_start and buf.startswith(b".\r\n"):
             return None
-        marker = region.find(b"\r\n.\r\n")
+        marker = buf.find(b"\r\n.\r\n", 0, stop)
         if marker >= 0:
-            body, outcome, consumed = region[: marker + 2], Outcome.END, marker + 5
+            end, outcome, consumed = marker + 2, Outcome.END, marker + 5
         else:
-            body, outcome, consumed = region, Outcome.MORE, stop
-        crlf = body.count(b"\r\n")
-        if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+            end, outcome, consumed = stop, Outcome.MORE, stop
+        crlf = buf.count(b"\r\n", 0, end)
+        if buf.count(b"\n", 0, end) != crlf or buf.count(b"\r", 0, end) != crlf:
             return None
-        if self.at_line_start and body.startswith(b"."):
-            body = body[1:]
-        self.at_line_start = True  # body ends with CRLF: the next byte starts a line
-        return Step(outcome, body.replace(b"\r\n.", b"\r\n"), consumed)
+        start = 1 if self.at_line_start and buf.startswith(b".") else 0
+        body = bytes(buf[start:end])
+        if body.find(b"\r\n.") >= 0:
+            body = body.replace(b"\r\n.", b"\r\n")
+        self.at_line_start = True  # the body ends with CRLF: the next byte starts a line
+        return Step(outcome, body, consumed)
 
     def _line_by_line(self, buf: bytes | bytearray) -> Step:
         out = bytearray()
