@@ -17,6 +17,7 @@ Load generators:
 
     .venv/bin/python bench/smtp.py [--messages 2000] [--sessions 1,10,50] [--sizes 1024,102400]
                                    [--modes plain,starttls] [--sink]
+    .venv/bin/python bench/smtp.py --memory 8 --messages 10000   # RSS as messages grow
 """
 
 from __future__ import annotations
@@ -244,6 +245,45 @@ def run_case(mode: str, messages: int, sessions: int, size: int, procs: int) -> 
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The server process and its workers."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(p) for p in children.read_text().split()] if children.exists() else []
+    return [pid, *kids]
+
+
+def memory_growth(rounds: int, per_round: int, sessions: int, size: int) -> None:
+    """Resident memory of each server process after each round of messages, on one server."""
+    base = Path(tempfile.mkdtemp(prefix="mailward-bench-"))
+    try:
+        port = free_port()
+        config = setup(base, port, "none")
+        server = Server(config, port)
+        try:
+            time.sleep(2)  # every worker up
+            print(f"memory     {'start':>6}            RSS KiB per process "
+                  f"{' '.join(str(_rss_kib(p)) for p in _server_pids(server.proc.pid))}", flush=True)
+            for done in range(1, rounds + 1):
+                smtp_source(port, per_round, sessions, size)
+                print(f"memory     {done * per_round:>6} messages  RSS KiB per process "
+                      f"{' '.join(str(_rss_kib(p)) for p in _server_pids(server.proc.pid))}", flush=True)
+        finally:
+            server.stop()
+        stored = count_stored(config)
+        if stored != rounds * per_round:
+            raise SystemExit(f"memory: {stored} of {rounds * per_round} messages stored")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,10 +293,16 @@ def main() -> None:
     parser.add_argument("--modes", default="plain,starttls")
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--sink", action="store_true", help="also measure smtp-source against smtp-sink")
+    parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
+                        help="instead: RSS of the server processes after each of ROUNDS rounds "
+                             "of --messages 1 KiB messages from 50 sessions, on one server")
     args = parser.parse_args()
     if shutil.which("smtp-source") is None:
         raise SystemExit("smtp-source is missing: apt-get install postfix (it need not run)")
     os.chdir(ROOT)
+    if args.memory:
+        memory_growth(args.memory, args.messages, 50, 1024)
+        return
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
             if args.sink:
