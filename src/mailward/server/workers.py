@@ -96,6 +96,8 @@ class Supervisor:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _SIGNALS}
         try:
             for index in range(self.count):
+                if self.stopping:  # told to stop while starting: the rest need not start
+                    break
                 self._spawn(index)
             while self.workers:
                 self._reap()

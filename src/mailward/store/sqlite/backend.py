@@ -140,7 +140,7 @@ class SqliteStore(SqlStore):
         self._reader_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._lock_fd = -1
-        self._write_lock = -1  # fcntl lock the writers of one server queue on
+        self._write_lock = -1  # the flock'd file that the writers of one server queue on
         self._closed = False
         self.commits = 0  # transactions committed (each one sync), for tests and metrics
 
