@@ -107,15 +107,16 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         return EXIT_PROBLEMS
     try:
         capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
-        counts = SharedCounts(max(len(config.listener), 1), capacity)
+        counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
         factory = tls_factory(config)
 
         def work(worker: WorkerContext) -> int:
-            return asyncio.run(serve(loaded, sockets, config_path, factory, worker, counts))
+            mine = counts.for_worker(worker.index)
+            return asyncio.run(serve(loaded, sockets, config_path, factory, worker, mine))
 
         log.info("starting %d worker processes", count)
         with counts:
-            return Supervisor(count, work).run()
+            return Supervisor(count, work, counts.forget_worker).run()
     finally:
         for sock in sockets.values():
             sock.close()

@@ -67,48 +67,64 @@ class LocalCounts:
             del self._per_ip[listener, ip]
 
 
-_SLOT = struct.Struct("=17sI")  # key (listener index + 16-byte address), open connections
+_SLOT = struct.Struct("=18sI")  # key (worker, listener, 16-byte address), open connections
 _TOTAL = struct.Struct("=I")
 
 
-def _key(listener: int, ip: str) -> bytes:
+def _key(worker: int, listener: int, ip: str) -> bytes:
+    head = bytes([worker, listener])
     for family in (socket.AF_INET6, socket.AF_INET):
         try:
             packed = socket.inet_pton(family, ip)
         except OSError:
             continue
-        return bytes([listener]) + packed.rjust(16, b"\0")
+        return head + packed.rjust(16, b"\0")
     # not an IP address (never from a TCP peer): still one key per text
-    return bytes([listener]) + zlib.crc32(ip.encode()).to_bytes(4, "big").rjust(16, b"\xff")
+    return head + zlib.crc32(ip.encode()).to_bytes(4, "big").rjust(16, b"\xff")
 
 
 class SharedCounts:
-    """Counts shared by the processes forked after it was made.
+    """Counts shared by the worker processes forked after it was made.
+
+    Each worker counts its own connections (:meth:`for_worker` says which worker
+    this process is), and a limit applies to the sum over the workers, so that
+    when a worker dies the supervisor can take its connections out of the counts
+    (:meth:`forget_worker`) before it starts another.
 
     The per-address counts live in an open-addressing hash table (linear probing,
     backward-shift deletion, so there are no tombstones to clean up) with room for
-    ``capacity`` addresses with connections open at once; beyond that, new
+    ``capacity`` (worker, listener, address) entries at once; beyond that, new
     addresses are refused (``capacity`` should be at least the sum of the
-    listeners' ``max_connections``).
+    listeners' ``max_connections``, as each entry holds an open connection).
     """
 
-    def __init__(self, listeners: int, capacity: int) -> None:
-        if not 0 < listeners <= 255:
-            raise ValueError("between 1 and 255 listeners")
+    def __init__(self, listeners: int, capacity: int, workers: int = 1) -> None:
+        if not 0 < listeners <= 255 or not 0 < workers <= 255:
+            raise ValueError("between 1 and 255 listeners and workers")
         size = 8
         while size < 2 * capacity:
             size *= 2
         self._mask = size - 1
         self._capacity = capacity
-        self._totals = mmap.mmap(-1, _TOTAL.size * listeners)  # MAP_SHARED | MAP_ANONYMOUS
+        self._listeners = listeners
+        self._workers = workers
+        self.worker = 0  # which worker this process is
+        self._totals = mmap.mmap(-1, _TOTAL.size * listeners * workers)  # MAP_SHARED | MAP_ANONYMOUS
         self._table = mmap.mmap(-1, _SLOT.size * size)
-        self._used = mmap.mmap(-1, _TOTAL.size)  # addresses in the table
+        self._used = mmap.mmap(-1, _TOTAL.size)  # entries in the table
         # flock, not fcntl record locks: those belong to a whole process, and the kernel's
         # deadlock check then sees a worker whose I/O thread waits for the store's write
         # lock as blocked, and fails another worker's lock here with EDEADLK
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the counts
         self._fd = -1
         self._fd_pid = -1
+
+    def for_worker(self, worker: int) -> SharedCounts:
+        """Count this process's connections as ``worker``'s (call it once, in the worker)."""
+        if not 0 <= worker < self._workers:
+            raise ValueError(f"no worker {worker}")
+        self.worker = worker
+        return self
 
     def _lock_fd(self) -> int:
         """This process's own open file description of the lock file (one flock each)."""
@@ -139,35 +155,62 @@ class SharedCounts:
                 return index, count
             index = (index + 1) & self._mask
 
+    def _total_at(self, worker: int, listener: int) -> int:
+        (total,) = _TOTAL.unpack_from(self._totals, (worker * self._listeners + listener) * _TOTAL.size)
+        return int(total)
+
+    def _set_total(self, worker: int, listener: int, value: int) -> None:
+        _TOTAL.pack_into(self._totals, (worker * self._listeners + listener) * _TOTAL.size, value)
+
+    def _add_used(self, delta: int) -> None:
+        (used,) = _TOTAL.unpack_from(self._used, 0)
+        _TOTAL.pack_into(self._used, 0, used + delta)
+
     def admit(self, listener: int, ip: str, limits: LimitsSettings) -> str:
-        key = _key(listener, ip)
+        mine = _key(self.worker, listener, ip)
         with self._locked():
-            (total,) = _TOTAL.unpack_from(self._totals, listener * _TOTAL.size)
-            index, count = self._find(key)
-            refused = refusal(total, count, limits, ip)
+            total = sum(self._total_at(w, listener) for w in range(self._workers))
+            from_ip = sum(self._find(_key(w, listener, ip))[1] for w in range(self._workers))
+            refused = refusal(total, from_ip, limits, ip)
             if refused:
                 return refused
+            index, count = self._find(mine)
             if count == 0:
                 (used,) = _TOTAL.unpack_from(self._used, 0)
                 if used >= self._capacity:
                     return f"refused: {used} client addresses connected, the most this server tracks"
-                _TOTAL.pack_into(self._used, 0, used + 1)
-            _SLOT.pack_into(self._table, index * _SLOT.size, key, count + 1)
-            _TOTAL.pack_into(self._totals, listener * _TOTAL.size, total + 1)
+                self._add_used(1)
+            _SLOT.pack_into(self._table, index * _SLOT.size, mine, count + 1)
+            self._set_total(self.worker, listener, self._total_at(self.worker, listener) + 1)
         return ""
 
     def release(self, listener: int, ip: str) -> None:
-        key = _key(listener, ip)
+        mine = _key(self.worker, listener, ip)
         with self._locked():
-            (total,) = _TOTAL.unpack_from(self._totals, listener * _TOTAL.size)
-            _TOTAL.pack_into(self._totals, listener * _TOTAL.size, max(total - 1, 0))
-            index, count = self._find(key)
+            self._set_total(self.worker, listener, max(self._total_at(self.worker, listener) - 1, 0))
+            index, count = self._find(mine)
             if count > 1:
-                _SLOT.pack_into(self._table, index * _SLOT.size, key, count - 1)
+                _SLOT.pack_into(self._table, index * _SLOT.size, mine, count - 1)
             elif count == 1:
                 self._remove(index)
-                (used,) = _TOTAL.unpack_from(self._used, 0)
-                _TOTAL.pack_into(self._used, 0, used - 1)
+                self._add_used(-1)
+
+    def forget_worker(self, worker: int) -> int:
+        """Take a dead worker's connections out of the counts; how many there were."""
+        with self._locked():
+            gone = 0
+            for listener in range(self._listeners):
+                gone += self._total_at(worker, listener)
+                self._set_total(worker, listener, 0)
+            index = 0
+            while index <= self._mask:
+                key, count = self._slot(index)
+                if count and key[0] == worker:
+                    self._remove(index)  # a later entry may move here: look at this slot again
+                    self._add_used(-1)
+                    continue
+                index += 1
+            return gone
 
     def _remove(self, hole: int) -> None:
         """Empty slot ``hole``, moving back later entries of its probe run so none is cut off."""
@@ -184,7 +227,7 @@ class SharedCounts:
                 continue
             _SLOT.pack_into(self._table, hole * _SLOT.size, key, count)
             hole = probe
-        _SLOT.pack_into(self._table, hole * _SLOT.size, bytes(17), 0)
+        _SLOT.pack_into(self._table, hole * _SLOT.size, bytes(_SLOT.size - _TOTAL.size), 0)
 
     def snapshot(self) -> list[tuple[bytes, int]]:
         """Every slot in use: its key and count (for tests and metrics)."""
@@ -207,6 +250,6 @@ class SharedCounts:
         self.close()
 
     def total(self, listener: int) -> int:
+        """Open connections on ``listener``, in every worker."""
         with self._locked():
-            (total,) = _TOTAL.unpack_from(self._totals, listener * _TOTAL.size)
-            return int(total)
+            return sum(self._total_at(w, listener) for w in range(self._workers))

@@ -79,9 +79,13 @@ class _Worker:
 class Supervisor:
     """Forks ``count`` workers that each run ``work(context)`` and return an exit status."""
 
-    def __init__(self, count: int, work: Callable[[WorkerContext], int]) -> None:
+    def __init__(self, count: int, work: Callable[[WorkerContext], int],
+                 forget: Callable[[int], int] | None = None) -> None:
+        """``forget(index)``: take a dead worker's share out of anything shared (its open
+        connections from the counts), before another takes its place; returns how many."""
         self.count = count
         self.work = work
+        self.forget = forget
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
         self.status = 0
@@ -185,5 +189,7 @@ class Supervisor:
             self.status = EXIT_FAILED
             self._stop_all()
             return
-        log.error("worker %d (pid %d) ended (%s); starting another", worker.index, pid, how)
+        dropped = self.forget(worker.index) if self.forget is not None else 0
+        log.error("worker %d (pid %d) ended (%s) with %d connection(s) open; starting another",
+                  worker.index, pid, how, dropped)
         self._spawn(worker.index)

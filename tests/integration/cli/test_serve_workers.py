@@ -131,7 +131,8 @@ def test_reload_reaches_every_worker(served: tuple[Running, Path, int, list[int]
 def test_a_worker_that_dies_is_replaced(served: tuple[Running, Path, int, list[int]]) -> None:
     running, _, port, pids = served
     os.kill(pids[0], signal.SIGKILL)
-    running.wait_for(rf"worker \d \(pid {pids[0]}\) ended \(signal SIGKILL\); starting another$")
+    running.wait_for(rf"worker \d \(pid {pids[0]}\) ended \(signal SIGKILL\) with 0 connection\(s\) open; "
+                     "starting another$")
     (replacement,) = started(running, 1)
     assert replacement not in pids
     for i in range(10):
@@ -139,6 +140,36 @@ def test_a_worker_that_dies_is_replaced(served: tuple[Running, Path, int, list[i
     running.signal(signal.SIGTERM)
     assert running.wait() == 0
     wait_gone([pids[1], replacement])
+
+
+def test_a_dead_workers_connections_are_counted_out(
+    served: tuple[Running, Path, int, list[int]]
+) -> None:
+    running, _, port, pids = served
+    held = [connect(port)[0] for _ in range(3)]  # max_connections_per_ip = 3
+    try:
+        for pid in pids:  # however the three were spread, every one dies with its worker
+            os.kill(pid, signal.SIGKILL)
+        dropped = 0
+        for _ in pids:
+            line = running.wait_for(r"ended \(signal SIGKILL\) with (\d) connection\(s\) open")
+            dropped += int(line.group(1))
+        assert dropped == 3
+        started(running, len(pids))
+        for sock in held:
+            sock.close()
+        # the dead workers' connections no longer count against the address
+        held = []
+        for _ in range(3):
+            sock, greeting = connect(port)
+            held.append(sock)
+            assert greeting == b"+OK ready\r\n"
+        refused, greeting = connect(port)
+        refused.close()
+        assert greeting == b"-ERR busy\r\n"
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_workers_stop_when_the_supervisor_is_killed(served: tuple[Running, Path, int, list[int]]) -> None:

@@ -91,3 +91,21 @@ def forked(counts: SharedCounts) -> None:
     kept = children * sum(1 for i in range(rounds) if not i % 3)
     assert counts.total(0) == kept
     assert sum(n for _, n in counts.snapshot()) == kept
+
+
+def test_limits_add_up_the_workers_and_a_dead_workers_share_is_forgotten() -> None:
+    limits = LimitsSettings(max_connections=5, max_connections_per_ip=3)
+    with SharedCounts(1, capacity=16, workers=2) as counts:
+        counts.for_worker(0)
+        assert [counts.admit(0, ip, limits) for ip in ("10.0.0.1", "10.0.0.1", "10.0.0.2")] == [""] * 3
+        counts.for_worker(1)
+        assert counts.admit(0, "10.0.0.1", limits) == ""
+        assert counts.admit(0, "10.0.0.1", limits) == "refused: 3 connections from 10.0.0.1 already"
+        assert counts.total(0) == 4
+        assert counts.forget_worker(0) == 3
+        assert counts.total(0) == 1
+        assert sorted(n for _, n in counts.snapshot()) == [1]
+        assert counts.admit(0, "10.0.0.1", limits) == ""
+        counts.release(0, "10.0.0.1")
+        counts.release(0, "10.0.0.1")
+        assert counts.total(0) == 0 and counts.snapshot() == []
