@@ -16,6 +16,7 @@ import time
 
 from mailward.config.model import ListenerSettings
 from mailward.server.connection import (
+    READ_CHUNK,
     Connection,
     ConnectionLog,
     IdleTimeout,
@@ -71,7 +72,8 @@ class Listener:
         loop = asyncio.get_running_loop()
         host, port = sock.getsockname()[:2]
         self._sockname = (str(host), int(port))
-        self._server = await loop.create_server(lambda: _Stream(self._accepted), sock=sock)
+        scratch = bytearray(READ_CHUNK)  # every connection's reads land here first
+        self._server = await loop.create_server(lambda: _Stream(self._accepted, scratch), sock=sock)
 
     def _accepted(self, stream: _Stream) -> None:
         assert stream.transport is not None
