@@ -57,11 +57,14 @@ def mailward(*args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+WORKERS = 0  # the config's workers (0: one per core, the default); --workers sets it
+
+
 def setup(base: Path, port: int, tls: str) -> Path:
     mailward("init", "--dir", str(base), "--hostname", "mail.bench.example")
     config = base / "bench.toml"
     config.write_text(
-        f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "warning"\n\n'
+        f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "warning"\nworkers = {WORKERS}\n\n'
         f'[tls]\ncertificate = "certs/server.crt"\nkey = "certs/server.key"\n\n'
         f'[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n\n'
         f'[[listener]]\nname = "mx"\nprotocol = "smtp"\nrole = "mx"\naddress = "127.0.0.1:{port}"\n'
@@ -293,10 +296,13 @@ def main() -> None:
     parser.add_argument("--modes", default="plain,starttls")
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--sink", action="store_true", help="also measure smtp-source against smtp-sink")
+    parser.add_argument("--workers", type=int, default=0, help="the server's workers (0: one per core)")
     parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
                         help="instead: RSS of the server processes after each of ROUNDS rounds "
                              "of --messages 1 KiB messages from 50 sessions, on one server")
     args = parser.parse_args()
+    global WORKERS  # noqa: PLW0603 - a setting of the whole run
+    WORKERS = args.workers
     if shutil.which("smtp-source") is None:
         raise SystemExit("smtp-source is missing: apt-get install postfix (it need not run)")
     os.chdir(ROOT)
