@@ -64,17 +64,19 @@ def drive(conn: sqlite3.Connection, gen: Op[T]) -> T:
     try:
         q: Q = next(gen)
         while True:
-            sql = dialect.sqlite(q.sql)
-            rows: list[Row] = []
-            if q.many is not None:
-                if q.many:
-                    conn.executemany(sql, q.many)
-            else:
-                rows = conn.execute(sql, tuple(q.params)).fetchall()
-            q = gen.send(rows)
+            q = gen.send(_execute(conn, q))
     except StopIteration as stop:
         result: T = stop.value
         return result
+
+
+def _execute(conn: sqlite3.Connection, q: Q) -> list[Row]:
+    sql = dialect.sqlite(q.sql)
+    if q.many is not None:
+        if q.many:
+            conn.executemany(sql, q.many)
+        return []
+    return conn.execute(sql, tuple(q.params)).fetchall()
 
 
 def connect(path: Path, *, readonly: bool = False, wait: bool = True) -> sqlite3.Connection:
@@ -203,25 +205,34 @@ class SqliteStore(SqlStore):
         try:
             await self._lock_writes()
             await self._on_loop_or_waiting(_begin, conn)
+            shared = len(batch) > 1  # a savepoint each, so that a failing job rolls back alone
             for job in batch:
-                conn.execute("SAVEPOINT job")
+                if shared:
+                    conn.execute("SAVEPOINT job")
                 try:
                     if job.offload:
                         result = await loop.run_in_executor(self._io, drive, conn, job.make(job.ctx))
                     else:
                         result = drive(conn, job.make(job.ctx))
-                    conn.execute("RELEASE job")
+                    if shared:
+                        conn.execute("RELEASE job")
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    if shared:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                    else:
+                        conn.execute("ROLLBACK")
                     results.append(None)
                     errors.append(exc)
                 else:
                     results.append(result)
                     errors.append(None)
-            # one fsync for the whole batch, off the loop; the next batch gathers meanwhile
-            await loop.run_in_executor(self._io, _commit, conn, self._write_lock)
-            self.commits += 1
+            if conn.in_transaction:
+                # one fsync for the whole batch, off the loop; the next batch gathers meanwhile
+                await loop.run_in_executor(self._io, _commit, conn, self._write_lock)
+                self.commits += 1
+            else:  # its only job failed and was rolled back
+                _unlock(self._write_lock)
         except Exception as exc:
             log.exception("sqlite commit failed")
             if conn.in_transaction:
@@ -278,7 +289,18 @@ class SqliteStore(SqlStore):
 
     def _read_sync(self, make: Callable[[], Op[T]], conn: sqlite3.Connection | None = None) -> T:
         conn = conn or self._reader()
-        conn.execute("BEGIN")  # one snapshot for the whole operation
+        # Most reads are one statement, which is its own snapshot: run the first one bare.
+        # If the operation asks for a second, start it again inside a transaction, so that
+        # all its statements see one snapshot (reads change nothing, so the retry is safe).
+        first = make()
+        try:
+            q = next(first)
+            first.send(_execute(conn, q))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        first.close()
+        conn.execute("BEGIN")
         try:
             return drive(conn, make())
         finally:
