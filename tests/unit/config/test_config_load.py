@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,14 @@ def test_key_lines_follow_arrays_of_tables() -> None:
         "tls": 10,
         "tls.key.sub": 11,
     }
+
+
+def test_workers(tmp_path: Path) -> None:
+    assert problems(tmp_path, "workers = 65\n") == [
+        "FILE:1: workers: must be between 0 and 64, got 65: use 0 (one per CPU core) or the number "
+        "of processes you want"
+    ]
+    assert problems(tmp_path, "workers = -1\n")[0].startswith("FILE:1: workers: must be between 0 and 64")
+    assert load_text(tmp_path, "workers = 3\n").config.worker_count == 3
+    cores = len(os.sched_getaffinity(0))
+    assert load_text(tmp_path, "workers = 0\n").config.worker_count == min(cores, 64)
