@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -85,10 +86,27 @@ def run(args: argparse.Namespace) -> int:
     # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
     # handshake now and then (about half the runs here; uvloop issue #707), and every
     # TLS connection, implicit or STARTTLS, goes through start_tls.
+    _tune_gc()
     count = config.worker_count
     if count == 1:
         return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config)))
     return _serve_workers(loaded, sockets, args.config, count)
+
+
+# Collect the youngest generation after this many new container objects, not 700: a
+# message makes thousands (coroutines, futures, small records), nearly all freed by
+# reference counting, and frequent collections cost about 6% of the CPU per message.
+GC_THRESHOLD = 20_000
+
+
+def _tune_gc() -> None:
+    """Move everything built at start-up (modules, config, TLS contexts) out of the
+    collector's sight for good, and collect young objects less often. Done before the
+    workers fork, so that collections in them leave the shared start-up pages alone."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, middle, old)
 
 
 def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str,
