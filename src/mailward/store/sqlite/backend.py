@@ -80,17 +80,20 @@ def _execute(conn: sqlite3.Connection, q: Q) -> list[Row]:
 
 
 def connect(path: Path, *, readonly: bool = False, wait: bool = True) -> sqlite3.Connection:
-    """``wait``: how long a statement waits for another connection's lock before it
-    fails with "database is locked": :data:`_BUSY_WAIT` seconds, or not at all
+    """A connection; opening it may wait for locks (call it off the event loop).
+
+    ``wait``: how long its statements later wait for another connection's lock before
+    they fail with "database is locked": :data:`_BUSY_WAIT` seconds, or not at all
     (connections used on the event loop, which must never block)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                           timeout=_BUSY_WAIT if wait else 0.0)
-    conn.execute("PRAGMA journal_mode = WAL")
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_WAIT)
+    conn.execute("PRAGMA journal_mode = WAL")  # needs a lock another process may hold a moment
     # WAL + FULL: COMMIT fsyncs the WAL, so a commit that returned survives a crash.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
+    if not wait:
+        conn.execute("PRAGMA busy_timeout = 0")
     return conn
 
 
