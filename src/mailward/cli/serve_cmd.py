@@ -116,14 +116,14 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
     config = loaded.config
     lock_fd = -1
     try:
-        if config.store.backend == "sqlite":
-            lock_fd = lock_store(sqlite_directory(config.data_dir))
+        try:
+            if config.store.backend == "sqlite":
+                lock_fd = lock_store(sqlite_directory(config.data_dir))
+        except StoreUnavailable as exc:
+            log.error("%s: store: %s", loaded.file, exc)
+            return EXIT_PROBLEMS
         if not asyncio.run(_store_opens(loaded)):
             return EXIT_PROBLEMS
-    except StoreUnavailable as exc:
-        log.error("%s: store: %s", loaded.file, exc)
-        return EXIT_PROBLEMS
-    try:
         capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
         counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
         factory = tls_factory(config)
