@@ -5,18 +5,14 @@ from __future__ import annotations
 import os
 import re
 import socket
-import stat
 from pathlib import Path
 
 import pytest
 
+from support.inproc import mode
 from support.proc import any_free_port, mailward
 
 UMASKS = (0o022, 0o027, 0o077)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_help_lists_commands() -> None:

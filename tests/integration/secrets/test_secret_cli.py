@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from mailward.cli import common, secret_cmd
 from mailward.secrets import MasterKeyError, SealedStore, SecretPaths, create_master_key, open_store, vault
 from mailward.secrets.masterkey import read_key_file
+from support.inproc import mode
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -43,10 +43,6 @@ def run(config: Path, *argv: str, stdin: str = "", monkeypatch: pytest.MonkeyPat
     args = parser.parse_args(["secret", *argv, "-c", str(config)])
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     return int(args.func(args))
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])

@@ -6,7 +6,6 @@ role), as far as the probe's dialogue goes.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import stat
 from pathlib import Path
@@ -18,14 +17,8 @@ from mailward import files
 from mailward.cli import cert_cmd
 from mailward.tls import certs
 from mailward.tls.probe import check_pin, split_host_port
+from support.inproc import run_cert as run
 from support.pki import Issued, TestCA
-
-
-def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="mailward")
-    cert_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
 
 
 @pytest.mark.parametrize("starttls", [None, "smtp", "imap", "pop3"])

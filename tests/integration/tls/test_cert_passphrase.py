@@ -4,8 +4,6 @@ server serving them with ``key_passphrase = "secret:NAME"`` from the sealed secr
 
 from __future__ import annotations
 
-import argparse
-import stat
 from pathlib import Path
 
 import pytest
@@ -13,27 +11,17 @@ from cryptography import x509
 
 from integration.tls.conftest import RunningServer, ServerFactory, listener_table, toml_value
 from integration.tls.tls_helpers import client_context, handshake
-from mailward.cli import cert_cmd
 from mailward.config import ConfigError, Severity
 from mailward.config.secrets import SecretsSettings
 from mailward.secrets import SecretPaths, create_master_key, locked, open_locked
 from mailward.tls import certs
 from support import lineproto
+from support.inproc import mode
+from support.inproc import run_cert as run
 from support.pki import Issued, TestCA
 
 ENCRYPTED = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 PASSPHRASE = "correct horse battery staple"
-
-
-def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="mailward")
-    cert_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def set_secret(data_dir: Path, name: str, value: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from mailward.secrets import MasterKeyError, create_master_key, load_master_key
 from mailward.secrets.masterkey import new_key
+from support.inproc import mode
 
 
 @pytest.fixture
@@ -20,10 +20,6 @@ def umask() -> Iterator[Callable[[int], int]]:
     old = os.umask(0o022)
     yield os.umask
     os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o077, 0o000, 0o777])

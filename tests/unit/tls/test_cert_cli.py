@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import stat
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from mailward.cli import cert_cmd
 from mailward.config.model import ProtocolRules
 from mailward.tls import certs
+from support.inproc import mode
+from support.inproc import run_cert as run
 from support.pki import TestCA
-
-
-def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="mailward")
-    cert_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture
