@@ -22,7 +22,7 @@ from mailward.server.counts import Counts, SharedCounts
 from mailward.server.preflight import preflight, secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
-from mailward.server.services import StartupError, open_services
+from mailward.server.services import StartupError, open_service_store, open_services
 from mailward.server.sockets import BindError, bind
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
 from mailward.server.workers import Supervisor, WorkerContext
@@ -143,13 +143,14 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
 
 
 async def _store_opens(loaded: LoadedConfig) -> bool:
-    """Open the store once (migrating it), and close it: the workers open their own."""
+    """Open the store once (migrating it), and close it: the workers open their own and
+    build the services on it."""
     try:
-        services = await open_services(loaded.config, secret_resolver(loaded.config), exclusive=False)
+        store = await open_service_store(loaded.config, secret_resolver(loaded.config), exclusive=False)
     except StartupError as exc:
         log.error("%s: %s", loaded.file, exc)
         return False
-    await services.store.close()
+    await store.close()
     return True
 
 

@@ -42,15 +42,22 @@ async def open_services(
 
     ``exclusive=False``: the caller holds the embedded store's lock already (the
     supervisor of several workers does, for all of them)."""
-    try:
-        store = await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive)
-    except StoreError as exc:
-        raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
-    except (OSError, sqlite3.Error) as exc:
-        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise StartupError(f"store: cannot open the {config.store.backend} store: {what}") from None
+    store = await open_service_store(config, resolve_secret, exclusive=exclusive)
     try:
         return services_for(config, store, master_key_bytes(config))
     except BaseException:
         await store.close()
         raise
+
+
+async def open_service_store(
+    config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True
+) -> Store:
+    """Open (and migrate) the store the config names; :class:`StartupError` says why not."""
+    try:
+        return await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive)
+    except StoreError as exc:
+        raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"store: cannot open the {config.store.backend} store: {what}") from None
