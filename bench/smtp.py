@@ -74,19 +74,26 @@ def setup(base: Path, port: int, tls: str) -> Path:
     return config
 
 
+def wait_for_port(port: int, seconds: float, proc: subprocess.Popen[Any]) -> bool:
+    """Whether something accepts on ``port`` within ``seconds`` (no longer once ``proc`` ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+    return False
+
+
 class Server:
     def __init__(self, config: Path, port: int) -> None:
         self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
+        if wait_for_port(port, 30, self.proc):
+            return
         self.stop()
         raise SystemExit("mailward serve did not start")
 
@@ -210,13 +217,7 @@ def sink_ceiling(messages: int, sessions: int, size: int) -> float:
     sink = subprocess.Popen(["smtp-sink", *user, "-c", f"127.0.0.1:{port}", "1000"],
                             stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port, 10, sink)
         start = time.perf_counter()
         smtp_source(port, messages, sessions, size)
         return messages / (time.perf_counter() - start)
