@@ -9,10 +9,17 @@ message ends, so none of them is taken for anything (RFC 5321 2.3.8, 4.1.1.4).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 # a line with no CRLF yet is passed on in pieces of this size, keeping memory bounded
 _PIECE = 64 * 1024
+# What makes a run of whole lines need more than a copy: a CR not followed by LF, and an
+# LF not preceded by CR or followed by a dot (a stuffed dot, or the end of data). Both
+# start with one literal byte, which the regular expression engine finds fast: the two
+# searches cost a third of what counting CR, LF and CRLF with bytes methods did.
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_BARE_LF_OR_DOT = re.compile(rb"\n(?:(?<!\r\n)|\.)")
 
 
 class Outcome(enum.Enum):
@@ -43,11 +50,28 @@ class DataReader:
         return self._line_by_line(buf)
 
     def _whole_lines(self, buf: bytes | bytearray, stop: int) -> Step | None:
-        """The complete lines in ``buf[:stop]`` at once, with bytes methods rather than a
-        loop per line, and one copy; ``None`` when the line-by-line reader must say what
-        they hold (a bare CR or LF, or the end of data on the first line)."""
+        """The complete lines in ``buf[:stop]`` at once, with a search and a copy rather
+        than a loop per line; ``None`` when the line-by-line reader must say what they
+        hold (a bare CR or LF, or the end of data on the first line)."""
         if self.at_line_start and buf.startswith(b".\r\n"):
             return None
+        start = 1 if self.at_line_start and buf.startswith(b".") else 0
+        end, outcome, consumed = stop, Outcome.MORE, stop
+        special = _BARE_LF_OR_DOT.search(buf, 0, stop)
+        if special is not None:
+            at = special.start()  # an LF: after CR when the match has the dot too
+            if special.end() - at == 2 and buf.startswith(b".\r\n", at + 1):
+                end, outcome, consumed = at + 1, Outcome.END, at + 4
+            else:
+                return self._stuffed(buf, stop, start)
+        if _BARE_CR.search(buf, 0, end) is not None:
+            return None
+        self.at_line_start = True  # the lines end with CRLF: the next byte starts a line
+        return Step(outcome, bytes(buf[start:end]), consumed)
+
+    def _stuffed(self, buf: bytes | bytearray, stop: int, start: int) -> Step | None:
+        """:meth:`_whole_lines` when a line after the first starts with a dot (or an LF
+        is bare): CR, LF and CRLF counted up to the end of data, the dots taken out."""
         marker = buf.find(b"\r\n.\r\n", 0, stop)
         if marker >= 0:
             end, outcome, consumed = marker + 2, Outcome.END, marker + 5
@@ -56,11 +80,10 @@ class DataReader:
         crlf = buf.count(b"\r\n", 0, end)
         if buf.count(b"\n", 0, end) != crlf or buf.count(b"\r", 0, end) != crlf:
             return None
-        start = 1 if self.at_line_start and buf.startswith(b".") else 0
         body = bytes(buf[start:end])
         if body.find(b"\r\n.") >= 0:
             body = body.replace(b"\r\n.", b"\r\n")
-        self.at_line_start = True  # the body ends with CRLF: the next byte starts a line
+        self.at_line_start = True
         return Step(outcome, body, consumed)
 
     def _line_by_line(self, buf: bytes | bytearray) -> Step:
