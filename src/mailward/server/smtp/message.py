@@ -201,8 +201,9 @@ def _clean(text: str) -> str:
     return "".join(c if c.isprintable() and c not in "()\\;<>\"" else "?" for c in text)[:255] or "unknown"
 
 
+@functools.lru_cache(maxsize=1024)
 def _literal(ip: str) -> str:
-    """An address literal (RFC 5321 4.1.3)."""
+    """An address literal (RFC 5321 4.1.3); cached, as the same clients come back."""
     try:
         parsed = ipaddress.ip_address(ip)
     except ValueError:

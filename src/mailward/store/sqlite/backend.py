@@ -352,9 +352,14 @@ def _begin(conn: sqlite3.Connection) -> None:
 
 
 def _commit(conn: sqlite3.Connection, write_lock: int) -> None:
-    # WAL: the write lock is held since BEGIN IMMEDIATE, so COMMIT waits for nobody;
-    # the busy timeout is for safety only (this runs on the I/O thread)
-    _waiting(conn, _commit_now)
+    # WAL: the write lock is held since BEGIN IMMEDIATE, so COMMIT waits for nobody; should
+    # it find a lock all the same, it tries again with a busy timeout (this is the I/O thread)
+    try:
+        _commit_now(conn)
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+        _waiting(conn, _commit_now)
     _unlock(write_lock)  # here, not back on the loop: the next worker may start at once
 
 
