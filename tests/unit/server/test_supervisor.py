@@ -1,57 +1,40 @@
 """The worker supervisor's ways out: a worker that fails while starting, and workers that
-keep dying. Real forks; each worker here is a few lines that report to a file."""
+keep dying. Real forks, in a process of their own (:mod:`support.supervised`)."""
 
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mailward.server import workers
-from mailward.server.workers import Supervisor, WorkerContext
+from support.proc import env
 
 
-def note(path: Path, text: str) -> None:
-    with path.open("a") as log:
-        log.write(text + "\n")
+def supervise(case: str, directory: Path) -> tuple[dict[str, Any], list[list[str]]]:
+    result = subprocess.run([sys.executable, "-m", "support.supervised", case, str(directory)],
+                            capture_output=True, text=True, env=env(), timeout=60, check=True)
+    starts = [line.split() for line in (directory / "starts").read_text().splitlines()]
+    return json.loads(result.stdout.splitlines()[-1]), starts
 
 
 def test_a_worker_failing_while_starting_stops_the_server_with_its_status(tmp_path: Path) -> None:
-    starts = tmp_path / "starts"
-
-    def work(context: WorkerContext) -> int:
-        note(starts, str(context.index))
-        if context.index == 1:
-            return 7  # before ready(): its replacement would fail the same way
-        context.ready()
-        time.sleep(30)  # until the supervisor stops it
-        return 0
-
     began = time.monotonic()
-    status = Supervisor(2, work).run()
-    assert status == 7
+    result, starts = supervise("failing-while-starting", tmp_path)
+    assert result["status"] == 7
     assert time.monotonic() - began < 20  # the healthy worker was stopped, not waited for
-    assert sorted(starts.read_text().split()) == ["0", "1"]  # nothing was started again
+    assert sorted(index for index, _ in starts) == ["0", "1"]  # nothing was started again
+    assert result["forgotten"] == []
 
 
 def test_a_worker_that_dies_after_starting_is_replaced_until_they_keep_dying(tmp_path: Path) -> None:
-    starts = tmp_path / "starts"
-    forgotten: list[int] = []
-
-    def work(context: WorkerContext) -> int:
-        note(starts, f"{context.index} {os.getpid()}")
-        context.ready()
-        return 3
-
-    def forget(index: int) -> int:
-        forgotten.append(index)
-        return 0
-
-    status = Supervisor(1, work, forget).run()
-    assert status == workers.EXIT_FAILED
-    lines = starts.read_text().splitlines()
-    # each death within the window is replaced until one more than MAX_RESTARTS
-    assert len(lines) == workers.MAX_RESTARTS + 1
-    assert len({line.split()[1] for line in lines}) == len(lines)  # a new process each time
-    assert {line.split()[0] for line in lines} == {"0"}  # in the dead worker's place
-    assert forgotten == [0] * workers.MAX_RESTARTS  # its connections counted out each time
+    result, starts = supervise("dying-after-start", tmp_path)
+    assert result["status"] == workers.EXIT_FAILED
+    # each death within the window is replaced, until one more than MAX_RESTARTS
+    assert len(starts) == workers.MAX_RESTARTS + 1
+    assert len({pid for _, pid in starts}) == len(starts)  # a new process each time
+    assert {index for index, _ in starts} == {"0"}  # in the dead worker's place
+    assert result["forgotten"] == [0] * workers.MAX_RESTARTS  # its connections counted out each time
