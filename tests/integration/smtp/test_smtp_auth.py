@@ -178,11 +178,24 @@ def test_submission_sender_must_be_owned(env: SmtpEnv) -> None:
     with submission(env) as client:
         client.login(ALICE, PASSWORDS[ALICE])
         assert client.mail("bob@example.org") == (553, b"5.7.1 Sender address not owned by the authenticated user")
-        assert client.mail("") == (553, b"5.7.1 Sender address not owned by the authenticated user")
         assert client.mail("someone@remote.example")[0] == 553
+        assert client.mail("<@a.example:bob@example.org>")[0] == 553  # a source route changes nothing
         assert client.mail("sales@example.org") == (250, b"2.1.0 Sender OK")  # an alias reaching alice
         client.rset()
         assert client.mail("Alice@EXAMPLE.org") == (250, b"2.1.0 Sender OK")
+
+
+def test_submission_takes_the_null_sender_from_an_authenticated_user(env: SmtpEnv) -> None:
+    # read receipts and delivery reports go out with MAIL FROM:<> (RFC 8098 3, RFC 3464)
+    with submission(env) as client:
+        assert client.mail("") == (530, b"5.7.0 Authentication required")
+        client.login(ALICE, PASSWORDS[ALICE])
+        assert client.mail("") == (250, b"2.1.0 Sender OK")
+        assert client.rcpt("bob@example.org")[0] == 250
+        assert client.data(BODY)[0] == 250
+    (stored,) = env.inbox("bob@example.org")
+    assert stored.startswith(b"Return-Path: <>\r\n")
+    assert b"(authenticated as alice@example.org)" in stored and b"with ESMTPSA" in stored
 
 
 def test_submission_to_remote_is_not_available_yet(env: SmtpEnv) -> None:

@@ -7,7 +7,7 @@ Roles (the listener's ``role``):
   routes are dropped by the core, so ``<@a:u@remote>`` is ``u@remote``; the
   percent hack and bang paths in a local domain are ROUTING and refused).
 - ``submission`` needs AUTH before MAIL (the core enforces it); the envelope
-  sender must be an address the user may send as; local recipients are treated as
+  sender must be an address the user may send as, or the null sender; local recipients are treated as
   on mx; other domains get 451 4.3.0 until the outbound relay exists: refused for
   now, never accepted and dropped.
 
@@ -63,8 +63,13 @@ class EnvelopePolicy:
             # the core allows MAIL on submission only after AUTH
             if user is None:
                 return R.AUTH_REQUIRED, None
-            if event.sender is None or not await self._services.resolver.may_send_as(user, str(event.sender)):
-                self._log.info("MAIL refused: %s may not send as <%s>", user.name, event.sender or "")
+            # The null sender names nobody, so there is no one to impersonate; mail
+            # programs need it for read receipts (RFC 8098 3) and delivery reports
+            # (RFC 3464), which must not be answered with a bounce.
+            if event.sender is not None and not await self._services.resolver.may_send_as(
+                user, str(event.sender)
+            ):
+                self._log.info("MAIL refused: %s may not send as <%s>", user.name, event.sender)
                 return R.SENDER_NOT_OWNED, None
         return R.SENDER_OK, Envelope(event.sender, event.smtputf8, event.size)
 
