@@ -53,9 +53,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, worker: int | None = None) -> None:
+    """Log to stderr; a worker process (numbered from 1) says which one it is, since
+    several processes share that stream and each logs its own connections."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    tag = "" if worker is None else f" (worker {worker})"
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s"))
     root = logging.getLogger("mailward")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -129,6 +132,7 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         factory = tls_factory(config)
 
         def work(worker: WorkerContext) -> int:
+            setup_logging(config.log_level, worker.index + 1)
             mine = counts.for_worker(worker.index)
             return asyncio.run(serve(loaded, sockets, config_path, factory, worker, mine))
 
@@ -215,7 +219,8 @@ async def _run_server(
     worker: WorkerContext | None,
 ) -> int:
     try:
-        await server.start(sockets)
+        # the workers all listen on the sockets bound before they forked: one says so
+        await server.start(sockets, announce=worker is None or worker.index == 0)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", loaded.locate(problem))

@@ -80,8 +80,11 @@ class Server:
     def config(self) -> Config:
         return self.loaded.config
 
-    async def start(self, sockets: Mapping[str, socket.socket] | None = None) -> None:
-        """Start every listener, on ``sockets`` bound beforehand (by name) or binding now."""
+    async def start(
+        self, sockets: Mapping[str, socket.socket] | None = None, *, announce: bool = True
+    ) -> None:
+        """Start every listener, on ``sockets`` bound beforehand (by name) or binding now;
+        log each at INFO when ``announce`` (at DEBUG otherwise)."""
         sockets = dict(sockets or {})
         for index, settings in enumerate(self.config.listener):
             spec = self.protocols[settings.protocol]
@@ -92,7 +95,8 @@ class Server:
             await listener.start(sock)
             self.listeners[settings.name] = listener
             host, port = listener.sockname
-            log.info(
+            log.log(
+                logging.INFO if announce else logging.DEBUG,
                 "listening: %s %s (%s, tls %s) on %s:%d",
                 settings.name,
                 settings.protocol,
@@ -101,7 +105,7 @@ class Server:
                 host,
                 port,
             )
-        if not self.listeners:
+        if not self.listeners and announce:
             log.warning("no [[listener]] configured: accepting no connections")
 
     async def stop(self, grace: float | None = None) -> None:

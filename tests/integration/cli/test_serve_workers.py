@@ -84,10 +84,13 @@ def test_workers_serve_one_port_and_stop_together(served: tuple[Running, Path, i
     for i in range(20):
         assert echo(port, b"%d" % i) == b"%d\r\n" % i
     running.signal(signal.SIGTERM)
-    for _ in range(WORKERS):
-        running.wait_for(r"INFO mailward\.server: stopped$")
+    stopped = {running.wait_for(r"INFO mailward\.server \(worker (\d)\): stopped$").group(1)
+               for _ in range(WORKERS)}
+    assert stopped == {str(n + 1) for n in range(WORKERS)}  # each worker's lines say which it is
     assert running.wait() == 0
     wait_gone(pids)
+    # the workers share the listening sockets: the log says so once, not once per worker
+    assert sum("listening: line line" in line for line in running.lines) == 1
 
 
 def test_connection_limits_count_across_workers(served: tuple[Running, Path, int, list[int]]) -> None:
