@@ -193,22 +193,6 @@ def _listener_tls(args: argparse.Namespace) -> tuple[Config, TlsSettings] | str:
     return f'no listener named "{args.listener}" (listeners: {names})'
 
 
-def _listener_pair(args: argparse.Namespace) -> tuple[Path, Path] | str:
-    found = _listener_tls(args)
-    if isinstance(found, str):
-        return found
-    config, tls = found
-    return _config_path(config, tls.certificate), _config_path(config, tls.key)
-
-
-def _target(args: argparse.Namespace) -> tuple[Path, Path | None] | str:
-    if (args.file is None) == (args.listener is None):
-        return "name a certificate FILE or --listener NAME (one of them)"
-    if args.listener is not None:
-        return _listener_pair(args)
-    return Path(args.file), None
-
-
 def _read_chain(path: Path) -> list[Any] | str:
     try:
         return certs.load_chain(path.read_bytes())
@@ -219,13 +203,29 @@ def _read_chain(path: Path) -> list[Any] | str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    target = _target(args)
-    if isinstance(target, str):
-        return fail(target)
-    chain = _read_chain(target[0])
+    """One file, or every certificate a listener serves: its default one, then those
+    its ``sni`` tables choose by name (each after a blank line)."""
+    if (args.file is None) == (args.listener is None):
+        return fail("name a certificate FILE or --listener NAME (one of them)")
+    if args.listener is None:
+        return _show_file(Path(args.file))
+    found = _listener_tls(args)
+    if isinstance(found, str):
+        return fail(found)
+    config, tls = found
+    status = _show_file(_config_path(config, tls.certificate))
+    for extra in tls.sni:
+        print()
+        print(f"for SNI:     {', '.join(extra.names)}")
+        status = max(status, _show_file(_config_path(config, extra.certificate)))
+    return status
+
+
+def _show_file(path: Path) -> int:
+    chain = _read_chain(path)
     if isinstance(chain, str):
         return fail(chain)
-    print(f"file:        {target[0]}")
+    print(f"file:        {path}")
     _print_info(certs.describe(chain[0]))
     if len(chain) > 1:
         issuers = ", ".join(c.subject.rfc4514_string() for c in chain[1:])

@@ -143,6 +143,32 @@ def test_show_listener(config: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert 'no listener named "nope" (listeners: submission)' in capsys.readouterr().err
 
 
+def test_show_listener_with_sni_certificates(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    certs_dir = config.parent / "data" / "certs"
+    certs_dir.mkdir(parents=True)
+    for name in ("sub", "net", "org"):
+        run("cert", "create", "--domain", f"mail.example.{name}", "--out", str(certs_dir / name))
+    with config.open("a") as f:
+        f.write('[[listener.tls_options.sni]]\nnames = ["mail.example.net", "*.example.net"]\n'
+                'certificate = "certs/net.crt"\nkey = "certs/net.key"\n'
+                '[[listener.tls_options.sni]]\nnames = ["mail.example.org"]\n'
+                'certificate = "certs/org.crt"\nkey = "certs/org.key"\n')
+    capsys.readouterr()
+    assert run("cert", "show", "-c", str(config), "--listener", "submission") == 0
+    blocks = capsys.readouterr().out.split("\n\n")
+    assert len(blocks) == 3
+    assert "CN=mail.example.sub" in blocks[0] and "for SNI" not in blocks[0]
+    assert blocks[1].startswith("for SNI:     mail.example.net, *.example.net\n")
+    assert f"file:        {certs_dir / 'net.crt'}" in blocks[1] and "CN=mail.example.net" in blocks[1]
+    assert blocks[2].startswith("for SNI:     mail.example.org\n") and "CN=mail.example.org" in blocks[2]
+    # a missing SNI certificate is reported, after the others are shown
+    (certs_dir / "net.crt").unlink()
+    assert run("cert", "show", "-c", str(config), "--listener", "submission") == 1
+    out, err = capsys.readouterr()
+    assert "CN=mail.example.sub" in out and "CN=mail.example.org" in out
+    assert f"cannot read {certs_dir / 'net.crt'}" in err
+
+
 def test_show_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("cert", "show", str(tmp_path / "missing.crt")) == 1
     assert "cannot read" in capsys.readouterr().err
