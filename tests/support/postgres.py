@@ -104,7 +104,11 @@ class PostgresServer:
         name = f"{prefix}_{os.getpid()}_{next(_names)}"
         conninfo = f"host={self.sockets} port={self.port} dbname=postgres user={ADMIN}"
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            # ICU's English order (case and accents folded at first, as on most production
+            # servers), not the cluster's C locale: a query sorting text with ORDER BY would
+            # then come back unlike SQLite's byte order, and the tests see it
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 '
+                               "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'")
         return self.settings(name)
 
 

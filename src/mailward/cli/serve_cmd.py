@@ -13,6 +13,7 @@ import socket
 import sys
 from typing import Any
 
+from mailward.auth.accounts import server_salt_key
 from mailward.auth.throttle import Throttle
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
 from mailward.cli.store_cmd import secret_resolver
@@ -89,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
     # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
     # handshake now and then (about half the runs here; uvloop issue #707), and every
     # TLS connection, implicit or STARTTLS, goes through start_tls.
+    salt_key = server_salt_key(config)  # once: every worker hands out the same salts
     _tune_gc()
     count = config.worker_count
     if count == 1:
-        return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config)))
-    return _serve_workers(loaded, sockets, args.config, count)
+        return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config), salt_key))
+    return _serve_workers(loaded, sockets, args.config, count, salt_key)
 
 
 # Collect the youngest generation after this many new container objects, not 700: a
@@ -113,7 +115,7 @@ def _tune_gc() -> None:
 
 
 def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str,
-                   count: int) -> int:
+                   count: int, salt_key: bytes) -> int:
     """Several worker processes (see :mod:`mailward.server.workers`): the store is locked
     and migrated once, here, before they start."""
     config = loaded.config
@@ -134,7 +136,7 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         def work(worker: WorkerContext) -> int:
             setup_logging(config.log_level, worker.index + 1)
             mine = counts.for_worker(worker.index)
-            return asyncio.run(serve(loaded, sockets, config_path, factory, worker, mine))
+            return asyncio.run(serve(loaded, sockets, config_path, factory, salt_key, worker, mine))
 
         log.info("starting %d worker processes", count)
         with counts:
@@ -186,13 +188,14 @@ async def serve(
     sockets: dict[str, socket.socket],
     config_path: str,
     factory: TlsFactory,
+    salt_key: bytes,
     worker: WorkerContext | None = None,
     counts: Counts | None = None,
 ) -> int:
     """The server in this process: all of it, or one ``worker`` of several."""
     # opened after privileges were dropped, so that the files it creates are the service user's
     try:
-        services = await open_services(loaded.config, secret_resolver(loaded.config),
+        services = await open_services(loaded.config, salt_key, secret_resolver(loaded.config),
                                        exclusive=worker is None)
     except StartupError as exc:
         log.error("%s: %s", loaded.file, exc)

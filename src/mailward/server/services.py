@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailward.auth.accounts import AuthServices, build_auth, master_key_bytes
+from mailward.auth.accounts import AuthServices, build_auth
 from mailward.config import Config
 from mailward.delivery.recipients import Resolver
 from mailward.store.factory import no_secrets, open_store
@@ -30,13 +30,15 @@ class StartupError(Exception):
     """The services cannot be built; the message says why and what to do (for the admin)."""
 
 
-def services_for(config: Config, store: Store, master_key: bytes | None) -> Services:
-    """Services around an open store (the caller closes it)."""
-    return Services(config, store, Resolver(store), build_auth(store, config, master_key))
+def services_for(config: Config, store: Store, salt_key: bytes) -> Services:
+    """Services around an open store (the caller closes it); ``salt_key``: see
+    :func:`mailward.auth.accounts.server_salt_key`."""
+    return Services(config, store, Resolver(store), build_auth(store, config, salt_key))
 
 
 async def open_services(
-    config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True
+    config: Config, salt_key: bytes, resolve_secret: Callable[[str], str] = no_secrets, *,
+    exclusive: bool = True,
 ) -> Services:
     """Open the store the config names and build the services; :class:`StartupError` if it cannot.
 
@@ -44,7 +46,7 @@ async def open_services(
     supervisor of several workers does, for all of them)."""
     store = await open_service_store(config, resolve_secret, exclusive=exclusive)
     try:
-        return services_for(config, store, master_key_bytes(config))
+        return services_for(config, store, salt_key)
     except BaseException:
         await store.close()
         raise

@@ -3,7 +3,9 @@ admin can tell (ports, limits, stop, reload), and supervised."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
 import socket
 import time
@@ -31,8 +33,10 @@ def served(tmp_path: Path) -> Iterator[tuple[Running, Path, int, list[int]]]:
     config.write_text(config_text(tmp_path, "[listener.limits]\nmax_connections_per_ip = 3\n"))
     running = Running("serve", "-c", str(config))
     try:
-        port = int(running.wait_for(r"listening: line line .* on 127\.0\.0\.1:(\d+)").group(1))
         pids = started(running, WORKERS)
+        # the first worker says where it listens before it says it started
+        (port,) = {int(m.group(1)) for line in running.lines
+                   if (m := re.search(r"listening: line line .* on 127\.0\.0\.1:(\d+)", line))}
         yield running, config, port, pids
     finally:
         running.stop()
@@ -194,3 +198,56 @@ def test_a_second_server_on_the_same_store_is_refused(
         assert second.wait() == 1  # EXIT_PROBLEMS
     finally:
         second.stop()
+
+
+def scram_salt(port: int, user: str) -> str:
+    """The salt the server offers ``user`` in a SCRAM-SHA-256 exchange (then cancelled)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+
+        def reply() -> list[bytes]:
+            lines = [stream.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(stream.readline())
+            return lines
+
+        reply()
+        sock.sendall(b"EHLO client.example\r\n")
+        assert any(b"SCRAM-SHA-256" in line for line in reply())
+        first = base64.b64encode(f"n,,n={user},r=abcdefghijklmnop".encode())
+        sock.sendall(b"AUTH SCRAM-SHA-256 " + first + b"\r\n")
+        (challenge,) = reply()
+        assert challenge.startswith(b"334 ")
+        fields = dict(f.split("=", 1) for f in base64.b64decode(challenge[4:]).decode().split(","))
+        sock.sendall(b"*\r\nQUIT\r\n")
+        reply()
+        return fields["s"]
+
+
+def test_workers_offer_unknown_users_one_salt(tmp_path: Path) -> None:
+    """Without a master key the key for unknown users' SCRAM salts is random, made once
+    for the whole server: a salt that changed with the worker a connection landed on
+    would tell unknown names from real ones."""
+    config = tmp_path / "mailward.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path}"\nworkers = {WORKERS}\n'
+        '[[listener]]\nname = "sub"\nprotocol = "smtp"\nrole = "submission"\naddress = "127.0.0.1:0"\n'
+        'tls = "none"\nplaintext_login = "allow"\n'
+    )
+    running = Running("serve", "-c", str(config))
+    try:
+        started(running, WORKERS)
+        (port,) = {int(m.group(1)) for line in running.lines
+                   if (m := re.search(r"listening: sub smtp .* on 127\.0\.0\.1:(\d+)", line))}
+        salts: dict[str, set[str]] = {}
+        for _ in range(100):  # until both workers have answered (the kernel picks one each time)
+            salt = scram_salt(port, "ghost@example.org")
+            worker = running.wait_for(r"\(worker (\d)\): conn=\w+ listener=sub ").group(1)
+            salts.setdefault(worker, set()).add(salt)
+            if len(salts) == WORKERS:
+                break
+        assert len(salts) == WORKERS, f"every connection went to worker {set(salts)}"
+        assert len(set().union(*salts.values())) == 1, salts
+        assert sum("no master key" in line for line in running.lines) == 1  # said once, not per worker
+    finally:
+        running.stop()

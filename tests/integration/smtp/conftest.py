@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import argon2
 import pytest
 
-from mailward.auth.accounts import AccountService
+from mailward.auth.accounts import AccountService, fake_salt_key
 from mailward.config import ListenerSettings, load
 from mailward.config.store import StoreSettings
 from mailward.server.app import Server
@@ -146,7 +146,7 @@ class SmtpEnv:
         def tls_factory(settings: ListenerSettings) -> ServerContextSource:
             return source_for_listener(settings, hostname=HOSTNAME)
 
-        services = services_for(loaded.config, self.store, b"k" * 32)
+        services = services_for(loaded.config, self.store, fake_salt_key(b"k" * 32))
         self.server = Server(loaded, {"smtp": SPEC}, tls_factory, services)
         await self.server.start()
 

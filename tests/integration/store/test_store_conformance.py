@@ -208,6 +208,11 @@ async def test_mailbox_lifecycle(store: SqlStore) -> None:
     assert renamed.uid_validity == work.uid_validity
     names = [b.name for b in await store.list_mailboxes(account)]
     assert names == [INBOX, "Jobs", "Jobs/Projects"]
+    for name in ("archive", "Zed", "_misc", "Éclair"):
+        await store.create_mailbox(account, name)
+    # code point order on both backends, whatever the database's collation
+    names = [b.name for b in await store.list_mailboxes(account)]
+    assert names == [INBOX, "Jobs", "Jobs/Projects", "Zed", "_misc", "archive", "Éclair"]
     await store.set_subscribed(work.id, False)
     await store.set_special_use(work.id, frozenset({"\\Sent"}))
     jobs = await store.mailbox(work.id)

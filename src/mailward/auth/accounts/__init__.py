@@ -27,7 +27,7 @@ from mailward.store.interface import Store
 log = logging.getLogger("mailward.auth")
 
 __all__ = ["AccountService", "AuthServices", "ServiceError", "StoreCounters", "StoreCredentials",
-           "build_auth", "fake_salt_key", "master_key_bytes"]
+           "build_auth", "fake_salt_key", "master_key_bytes", "server_salt_key"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ def master_key_bytes(config: Config) -> bytes | None:
         return None
 
 
-def build_auth(store: Store, config: Config, master_key: bytes | None) -> AuthServices:
-    key = fake_salt_key(master_key) if master_key is not None else os.urandom(32)
-    return AuthServices(StoreCredentials(store), Throttle(config.auth, StoreCounters(store)), key)
+def server_salt_key(config: Config) -> bytes:
+    """The key for unknown users' SCRAM salts: derived from the master key, else (logged)
+    random for this run. ``serve`` makes it once, before its workers fork, so that they
+    all hand out the same salts: one that changed with the worker a connection reached
+    would tell unknown names from real ones."""
+    master_key = master_key_bytes(config)
+    return fake_salt_key(master_key) if master_key is not None else os.urandom(32)
+
+
+def build_auth(store: Store, config: Config, salt_key: bytes) -> AuthServices:
+    """``salt_key``: see :func:`server_salt_key`."""
+    return AuthServices(StoreCredentials(store), Throttle(config.auth, StoreCounters(store)), salt_key)

@@ -62,9 +62,10 @@ def find_mailbox(account_id: int, name: str) -> Op[Mailbox | None]:
 
 
 def list_mailboxes(account_id: int) -> Op[list[Mailbox]]:
-    rows = yield Q(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",  # noqa: S608
+    rows = yield Q(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?",  # noqa: S608
                    (account_id,))
-    return [mailbox_of(r) for r in rows]
+    # Sorted here, not by ORDER BY: PostgreSQL's collation would order names unlike SQLite's.
+    return sorted((mailbox_of(r) for r in rows), key=lambda m: m.name)
 
 
 def create_mailbox(account_id: int, name: str, special_use: frozenset[str], subscribed: bool) -> Op[Mailbox]:
