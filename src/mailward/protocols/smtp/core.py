@@ -31,8 +31,8 @@ from mailward.protocols.smtp.events import (
     MessageComplete,
     RcptTo,
     Reset,
+    Sentinel,
     StartTls,
-    _Sentinel,
 )
 from mailward.protocols.smtp.replies import Reply
 
@@ -123,7 +123,7 @@ class SmtpCore:
         """True while a message body is being received (a shutdown should let it finish)."""
         return self.mode in (Mode.DATA, Mode.BDAT) or self._txn is not None
 
-    def next_event(self) -> Event | _Sentinel:
+    def next_event(self) -> Event | Sentinel:
         while not self._events:
             if self._pending is not None:
                 return PAUSED

@@ -101,7 +101,10 @@ class Close:
     reason: str
 
 
-class _Sentinel:
+class Sentinel:
+    """What :meth:`~mailward.protocols.smtp.core.SmtpCore.next_event` returns when it has
+    no event: :data:`NEED_DATA` or :data:`PAUSED`."""
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -109,10 +112,10 @@ class _Sentinel:
         return self.name
 
 
-NEED_DATA = _Sentinel("NEED_DATA")
+NEED_DATA = Sentinel("NEED_DATA")
 """No event until more bytes arrive: flush what is queued and read."""
 
-PAUSED = _Sentinel("PAUSED")
+PAUSED = Sentinel("PAUSED")
 """A decision is pending: answer it before asking for the next event."""
 
 Event = (

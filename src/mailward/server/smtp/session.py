@@ -32,8 +32,8 @@ from mailward.protocols.smtp.events import (
     MessageComplete,
     RcptTo,
     Reset,
+    Sentinel,
     StartTls,
-    _Sentinel,
 )
 from mailward.protocols.smtp.replies import Reply
 from mailward.server.connection import Connection, ConnectionLog
@@ -96,7 +96,7 @@ class SmtpSession:
         core = self.core
         while True:
             event = core.next_event()
-            if isinstance(event, _Sentinel):
+            if isinstance(event, Sentinel):
                 if event is PAUSED:
                     raise RuntimeError("an SMTP decision was left unanswered")
                 await self._flush()
