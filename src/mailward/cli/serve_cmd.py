@@ -30,6 +30,7 @@ from mailward.server.workers import Supervisor, WorkerContext
 from mailward.store.factory import sqlite_directory
 from mailward.store.interface import StoreUnavailable
 from mailward.store.sqlite.backend import lock_store
+from mailward.store.sqlite.peers import PeerFeed, PeerLinks
 from mailward.tls.context import ServerContextSource
 from mailward.tls.source import source_for_listener
 
@@ -132,15 +133,22 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
         counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
         factory = tls_factory(config)
+        # PostgreSQL's LISTEN/NOTIFY reaches every worker; the embedded store needs these
+        links = PeerLinks(count) if config.store.backend == "sqlite" else None
 
         def work(worker: WorkerContext) -> int:
             setup_logging(config.log_level, worker.index + 1)
             mine = counts.for_worker(worker.index)
-            return asyncio.run(serve(loaded, sockets, config_path, factory, salt_key, worker, mine))
+            peers = links.for_worker(worker.index) if links is not None else None
+            return asyncio.run(serve(loaded, sockets, config_path, factory, salt_key, worker, mine, peers))
 
         log.info("starting %d worker processes", count)
-        with counts:
-            return Supervisor(count, work, counts.forget_worker).run()
+        try:
+            with counts:
+                return Supervisor(count, work, counts.forget_worker).run()
+        finally:
+            if links is not None:
+                links.close()
     finally:
         for sock in sockets.values():
             sock.close()
@@ -191,12 +199,13 @@ async def serve(
     salt_key: bytes,
     worker: WorkerContext | None = None,
     counts: Counts | None = None,
+    peers: PeerFeed | None = None,
 ) -> int:
     """The server in this process: all of it, or one ``worker`` of several."""
     # opened after privileges were dropped, so that the files it creates are the service user's
     try:
         services = await open_services(loaded.config, salt_key, secret_resolver(loaded.config),
-                                       exclusive=worker is None)
+                                       exclusive=worker is None, peers=peers)
     except StartupError as exc:
         log.error("%s: %s", loaded.file, exc)
         for sock in sockets.values():

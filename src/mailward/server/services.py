@@ -16,6 +16,7 @@ from mailward.config import Config
 from mailward.delivery.recipients import Resolver
 from mailward.store.factory import no_secrets, open_store
 from mailward.store.interface import Store, StoreError
+from mailward.store.sqlite.peers import PeerFeed
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,14 @@ def services_for(config: Config, store: Store, salt_key: bytes) -> Services:
 
 async def open_services(
     config: Config, salt_key: bytes, resolve_secret: Callable[[str], str] = no_secrets, *,
-    exclusive: bool = True,
+    exclusive: bool = True, peers: PeerFeed | None = None,
 ) -> Services:
     """Open the store the config names and build the services; :class:`StartupError` if it cannot.
 
     ``exclusive=False``: the caller holds the embedded store's lock already (the
-    supervisor of several workers does, for all of them)."""
-    store = await open_service_store(config, resolve_secret, exclusive=exclusive)
+    supervisor of several workers does, for all of them). ``peers``: the embedded
+    store's change feed to the other workers."""
+    store = await open_service_store(config, resolve_secret, exclusive=exclusive, peers=peers)
     try:
         return services_for(config, store, salt_key)
     except BaseException:
@@ -53,11 +55,13 @@ async def open_services(
 
 
 async def open_service_store(
-    config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True
+    config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True,
+    peers: PeerFeed | None = None,
 ) -> Store:
     """Open (and migrate) the store the config names; :class:`StartupError` says why not."""
     try:
-        return await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive)
+        return await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive,
+                                peers=peers)
     except StoreError as exc:
         raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
     except (OSError, sqlite3.Error) as exc:

@@ -12,6 +12,7 @@ from mailward.store.interface import Store, StoreError
 
 if TYPE_CHECKING:
     from mailward.store.sql.store import SqlStore
+    from mailward.store.sqlite.peers import PeerFeed
 
 SECRET_PREFIX = "secret:"  # noqa: S105 (a prefix, not a password)
 SQLITE_DIR = "store"
@@ -32,6 +33,7 @@ async def open_store(
     *,
     migrate: bool = True,
     exclusive: bool = True,
+    peers: PeerFeed | None = None,
 ) -> SqlStore:
     """Open (and by default migrate) the store the settings name.
 
@@ -39,6 +41,7 @@ async def open_store(
     The result implements :class:`mailward.store.interface.Store`, plus the copy
     hooks ``mailward store copy`` uses. ``exclusive=False`` opens the embedded store
     beside a running server (for the admin commands); PostgreSQL is always shared.
+    ``peers``: the embedded store's change feed to the server's other workers.
     """
     errors = [p for p in check_store(settings) if p.severity is Severity.ERROR]
     if errors:
@@ -53,7 +56,8 @@ async def open_store(
         return await PostgresStore.open(pg, password, migrate=migrate)
     from mailward.store.sqlite.backend import SqliteStore  # noqa: PLC0415
 
-    return await SqliteStore.open(sqlite_directory(data_dir), migrate=migrate, exclusive=exclusive)
+    return await SqliteStore.open(sqlite_directory(data_dir), migrate=migrate, exclusive=exclusive,
+                                  peers=peers)
 
 
 def _conforms(store: SqlStore) -> Store:

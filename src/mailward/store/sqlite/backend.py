@@ -24,6 +24,8 @@ and threads get only what blocks or grows with the data:
 - Point reads run on the loop against their own connection (WAL lets them read
   while a write is open); reads that grow with a mailbox (message lists, change
   lists, message bytes, dumps) run on a small pool of reader threads.
+- The change feed: after each commit the events go to this process's sessions
+  and, through :mod:`mailward.store.sqlite.peers`, to the server's other workers.
 - Nothing on the loop waits for a lock: its connections have no busy timeout.
   When another process (an admin command) holds the write lock, BEGIN is retried
   on the I/O thread, which may wait; a point read that finds the database busy
@@ -46,10 +48,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailward.store.feed import FeedHub, HubSubscription
-from mailward.store.interface import StoreUnavailable
+from mailward.store.interface import ChangeEvent, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
+from mailward.store.sqlite.peers import PeerFeed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,11 +132,12 @@ class _Job:
 class SqliteStore(SqlStore):
     backend = "sqlite"
 
-    def __init__(self, directory: Path, *, exclusive: bool = True) -> None:
+    def __init__(self, directory: Path, *, exclusive: bool = True, peers: PeerFeed | None = None) -> None:
         self.directory = directory
         self.exclusive = exclusive
         self.path = directory / DB_NAME
         self._hub = FeedHub()
+        self._peers = peers  # the other worker processes of this server, if any
         self._pending: list[_Job] = []
         self._batches: asyncio.Task[None] | None = None
         self._writer: sqlite3.Connection | None = None  # the one connection that writes
@@ -150,17 +154,20 @@ class SqliteStore(SqlStore):
         self.commits = 0  # transactions committed (each one sync), for tests and metrics
 
     @classmethod
-    async def open(cls, directory: Path, *, migrate: bool = True, exclusive: bool = True) -> SqliteStore:
+    async def open(cls, directory: Path, *, migrate: bool = True, exclusive: bool = True,
+                   peers: PeerFeed | None = None) -> SqliteStore:
         """``exclusive``: hold the store for this process (``serve``, ``store copy``). The
         admin commands (``mailward user ...``) open it shared: SQLite's own locking
         (BEGIN IMMEDIATE, a busy timeout) keeps their short writes apart from the
         server's, so an admin can add a user or lift a login block while it runs.
         Their changes reach the server's change feed only for sessions that look
         again, which is all that adding users, aliases or certificates needs."""
-        store = cls(directory, exclusive=exclusive)
+        store = cls(directory, exclusive=exclusive, peers=peers)
         await asyncio.to_thread(store._start)
         if migrate:
             await store.migrate()
+        if peers is not None:
+            peers.start(store._hub)
         return store
 
     def _start(self) -> None:
@@ -245,16 +252,20 @@ class SqliteStore(SqlStore):
             failure = StoreUnavailable(f"commit failed: {exc}")
             errors = [failure] * len(batch)
             results = [None] * len(batch)
+        published: list[ChangeEvent] = []
         for job, result, error in zip(batch, results, errors, strict=True):
             if error is None:
                 for event in job.ctx.events:
                     self._hub.publish(event)
+                published += job.ctx.events
             if job.future.done():
                 continue  # the caller gave up waiting; the write stands (or failed) all the same
             if error is not None:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(result)
+        if self._peers is not None:
+            self._peers.send(published)
 
     async def _lock_writes(self) -> None:
         """Take the write lock: the worker processes of a server (and any other store opened
@@ -334,6 +345,8 @@ class SqliteStore(SqlStore):
         self._closed = True
         while self._batches is not None:  # let the writes already asked for finish
             await asyncio.shield(self._batches)
+        if self._peers is not None:
+            self._peers.stop()
         await asyncio.to_thread(self._io.shutdown, True)
         await asyncio.to_thread(self._readers.shutdown, True)
         with self._conns_lock:
