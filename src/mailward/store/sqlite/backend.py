@@ -201,19 +201,22 @@ class SqliteStore(SqlStore):
     async def _run_batches(self) -> None:
         try:
             while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-                await self._commit_batch(batch)
+                await self._commit_batch()
         finally:
             self._batches = None
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
+    async def _commit_batch(self) -> None:
         conn = self._writer
         assert conn is not None
         loop = asyncio.get_running_loop()
+        batch: list[_Job] = []
         results: list[Any] = []
         errors: list[BaseException | None] = []
         try:
             await self._lock_writes()
+            # The batch is what waits once the lock is held, so that the writes asked for
+            # while another worker committed join it rather than wait for the next one.
+            batch = self._take_batch()
             await self._on_loop_or_waiting(_begin, conn)
             shared = len(batch) > 1  # a savepoint each, so that a failing job rolls back alone
             for job in batch:
@@ -249,6 +252,7 @@ class SqliteStore(SqlStore):
                 with contextlib.suppress(sqlite3.Error):
                     await loop.run_in_executor(self._io, conn.execute, "ROLLBACK")
             _unlock(self._write_lock)
+            batch = batch or self._take_batch()  # the lock failed: fail the writes waiting for it
             failure = StoreUnavailable(f"commit failed: {exc}")
             errors = [failure] * len(batch)
             results = [None] * len(batch)
@@ -266,6 +270,10 @@ class SqliteStore(SqlStore):
                 job.future.set_result(result)
         if self._peers is not None:
             self._peers.send(published)
+
+    def _take_batch(self) -> list[_Job]:
+        batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+        return batch
 
     async def _lock_writes(self) -> None:
         """Take the write lock: the worker processes of a server (and any other store opened
