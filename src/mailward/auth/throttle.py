@@ -124,9 +124,13 @@ class Throttle:
     def __init__(
         self, settings: AuthSettings, backend: CounterBackend, clock: Clock = time.time
     ) -> None:
-        self.settings = settings
         self.backend = backend
         self.clock = clock
+        self.apply(settings)
+
+    def apply(self, settings: AuthSettings) -> None:
+        """Use ``settings`` from now on (SIGHUP); the counters already kept stay as they are."""
+        self.settings = settings
         self._allow = [ipaddress.ip_network(n, strict=False) for n in settings.allowlist]
 
     # --- keys ----------------------------------------------------------------

@@ -25,7 +25,7 @@ log = logging.getLogger("mailward.server")
 
 # global settings a reload applies without a restart; the inherited sections
 # (tls, limits, plaintext_login) reach the listeners through their own settings
-_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp"})
+_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp", "auth"})
 _LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options", "smtp"})
 
 
@@ -136,6 +136,8 @@ class Server:
             (applied if f.name in _LIVE_GLOBALS else restart).append(f.name)
         if new.config.log_level != old.log_level:
             logging.getLogger("mailward").setLevel(new.config.log_level.upper())
+        if new.config.auth != old.auth and self.services is not None:
+            self.services.auth.throttle.apply(new.config.auth)  # login limits and allowlist
 
         new_listeners = {listener.name: listener for listener in new.config.listener}
         for name in self.listeners.keys() - new_listeners.keys():

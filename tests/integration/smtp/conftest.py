@@ -23,9 +23,9 @@ import argon2
 import pytest
 
 from mailward.auth.accounts import AccountService, fake_salt_key
-from mailward.config import ListenerSettings, load
+from mailward.config import ListenerSettings, LoadedConfig, load
 from mailward.config.store import StoreSettings
-from mailward.server.app import Server
+from mailward.server.app import ReloadReport, Server
 from mailward.server.services import services_for
 from mailward.server.smtp import SPEC
 from mailward.store.factory import open_store
@@ -184,6 +184,17 @@ class SmtpEnv:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     # --- what tests ask --------------------------------------------------------------
+
+    def reload(self, extra: str) -> ReloadReport:
+        """Reload the server with its configuration plus ``extra`` TOML (as on SIGHUP)."""
+        path = self.tmp / "mailward.toml"
+        text = CONFIG.format(hostname=HOSTNAME, data=self.tmp, max_size=MAX_SIZE, ca=self.ca.cert_path)
+        path.write_text(text + extra)  # after the last [[listener]]: extra opens tables of its own
+        loaded = load(path, {"smtp": SPEC.rules})
+        return self.run(self._reload(loaded))
+
+    async def _reload(self, loaded: LoadedConfig) -> ReloadReport:
+        return self.server.reload(loaded)
 
     def port(self, listener: str) -> int:
         return self.server.listeners[listener].sockname[1]

@@ -219,3 +219,16 @@ def test_utf8_user_logs_in_and_sends(env: SmtpEnv) -> None:
     [stored] = env.inbox("alice@example.org")
     assert "Return-Path: <δοκιμή@example.org>".encode() in stored
     assert b" with UTF8SMTPSA (TLS1.3 " in stored
+
+
+def test_reloaded_login_limits_apply_to_the_next_attempt(env: SmtpEnv) -> None:
+    def attempt(password: str) -> int:
+        with submission(env) as client:
+            return client.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{password}"))[0]
+
+    # loopback is on the default allowlist: its failures are not even counted
+    assert [attempt("wrong") for _ in range(3)] + [attempt(PASSWORDS[ALICE])] == [535, 535, 535, 235]
+    report = env.reload("[auth]\nallowlist = []\nip_block_after = 2\ndelay_after = 100\n")
+    assert "auth" in report.applied and report.needs_restart == ()
+    # now two failures from this address block it: even the right password waits
+    assert [attempt("wrong"), attempt("wrong"), attempt(PASSWORDS[ALICE])] == [535, 535, 454]
