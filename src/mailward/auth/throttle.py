@@ -129,7 +129,8 @@ class Throttle:
         self.apply(settings)
 
     def apply(self, settings: AuthSettings) -> None:
-        """Use ``settings`` from now on (SIGHUP); the counters already kept stay as they are."""
+        """Use ``settings`` from now on (SIGHUP). The counters kept so far stay; a new
+        ``ipv6_prefix`` files IPv6 clients under new keys, so their counts start again."""
         self.settings = settings
         self._allow = [ipaddress.ip_network(n, strict=False) for n in settings.allowlist]
 
