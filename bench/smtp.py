@@ -16,7 +16,7 @@ Load generators:
   with the server, so the STARTTLS figures are a lower bound.
 
     .venv/bin/python bench/smtp.py [--messages 2000] [--sessions 1,10,50] [--sizes 1024,102400]
-                                   [--modes plain,starttls] [--sink]
+                                   [--modes plain,starttls] [--sink] [--log-level warning]
     .venv/bin/python bench/smtp.py --memory 8 --messages 10000   # RSS as messages grow
 """
 
@@ -58,13 +58,15 @@ def mailward(*args: str, stdin: str | None = None) -> str:
 
 
 WORKERS = 0  # the config's workers (0: one per core, the default); --workers sets it
+LOG_LEVEL = "warning"  # --log-level; the default config's is "info": two lines per message
 
 
 def setup(base: Path, port: int, tls: str) -> Path:
     mailward("init", "--dir", str(base), "--hostname", "mail.bench.example")
     config = base / "bench.toml"
     config.write_text(
-        f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "warning"\nworkers = {WORKERS}\n\n'
+        f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "{LOG_LEVEL}"\n'
+        f'workers = {WORKERS}\n\n'
         f'[tls]\ncertificate = "certs/server.crt"\nkey = "certs/server.key"\n\n'
         f'[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n\n'
         f'[[listener]]\nname = "mx"\nprotocol = "smtp"\nrole = "mx"\naddress = "127.0.0.1:{port}"\n'
@@ -90,8 +92,11 @@ def wait_for_port(port: int, seconds: float, proc: subprocess.Popen[Any]) -> boo
 
 class Server:
     def __init__(self, config: Path, port: int) -> None:
-        self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # the log goes to a file, as to journald: a pipe nobody reads would stall the server
+        self.log = config.parent / "serve.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
+                                         stdout=subprocess.DEVNULL, stderr=log)
         if wait_for_port(port, 30, self.proc):
             return
         self.stop()
@@ -105,8 +110,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        assert self.proc.stderr is not None
-        errors = [line for line in self.proc.stderr.read().splitlines() if " ERROR " in line]
+        errors = [line for line in self.log.read_text().splitlines() if " ERROR " in line]
         if errors:
             print("server errors:\n" + "\n".join(errors[:10]), file=sys.stderr)
 
@@ -298,12 +302,15 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--sink", action="store_true", help="also measure smtp-source against smtp-sink")
     parser.add_argument("--workers", type=int, default=0, help="the server's workers (0: one per core)")
+    parser.add_argument("--log-level", default="warning",
+                        help='the server\'s log_level (the default config\'s is "info"); '
+                             "the log goes to a file")
     parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
                         help="instead: RSS of the server processes after each of ROUNDS rounds "
                              "of --messages 1 KiB messages from 50 sessions, on one server")
     args = parser.parse_args()
-    global WORKERS  # noqa: PLW0603 - a setting of the whole run
-    WORKERS = args.workers
+    global WORKERS, LOG_LEVEL  # settings of the whole run
+    WORKERS, LOG_LEVEL = args.workers, args.log_level
     if shutil.which("smtp-source") is None:
         raise SystemExit("smtp-source is missing: apt-get install postfix (it need not run)")
     os.chdir(ROOT)
