@@ -87,6 +87,23 @@ def test_scram_sha_256_with_scramp(env: SmtpEnv) -> None:
         send_and_check(env, client)
 
 
+def test_a_bad_response_ends_the_exchange_for_good(env: SmtpEnv) -> None:
+    """A 501 for undecodable data ends the AUTH command (RFC 4954 4): a SCRAM exchange
+    that had reached its last challenge must not let a later AUTH succeed without
+    credentials."""
+    with submission(env) as client:
+        scram = ScramClient(["SCRAM-SHA-256"], ALICE, PASSWORDS[ALICE])
+        code, challenge = client.docmd("AUTH", "SCRAM-SHA-256 " + b64(scram.get_client_first()))
+        assert code == 334
+        scram.set_server_first(unb64(challenge).decode())
+        assert client.docmd(b64(scram.get_client_final()))[0] == 334  # the server-final message
+        assert client.docmd("!!!") == (501, b"5.5.2 Cannot decode the response (base64)")
+        assert client.docmd("AUTH", "LOGIN")[0] == 334
+        # the old exchange's success answered this empty line with 235; now it is LOGIN's
+        assert client.docmd("") == (501, b"5.5.2 Malformed authentication exchange")
+        assert client.docmd("MAIL", "FROM:<alice@example.org>") == (530, b"5.7.0 Authentication required")
+
+
 def scram_plus_login(client: smtplib.SMTP, user: str, password: str, binding: bytes) -> tuple[int, bytes]:
     """A SCRAM-SHA-256-PLUS client (RFC 5802, RFC 9266 tls-exporter), written out here: no
     library at hand supports tls-exporter."""

@@ -73,6 +73,29 @@ def test_bdat(env: SmtpEnv) -> None:
     assert short.endswith(b"\r\nno eol!\r\n")  # right after the Received field
 
 
+def test_rcpt_after_a_bdat_chunk_is_refused(env: SmtpEnv) -> None:
+    # a recipient named once the chunks began would be promised a message it never got
+    with env.raw() as raw:
+        greet(raw)
+        raw.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 6\r\nhello\n")
+        assert [raw.last(), raw.last(), raw.last()][-1] == "250 2.0.0 6 octets received"
+        assert raw.command("RCPT TO:<bob@example.org>") == "503 5.5.1 RCPT cannot follow BDAT in one transaction"
+        raw.send(b"BDAT 7 LAST\r\nworld\r\n")
+        assert raw.last() == "250 2.0.0 Message accepted"
+    assert len(env.inbox("alice@example.org")) == 1 and env.inbox("bob@example.org") == []
+
+
+def test_non_ascii_digits_are_a_syntax_error(env: SmtpEnv) -> None:
+    # str.isdigit() takes "²" and "٣": int() refused the first (a traceback), took the second
+    with env.raw() as raw:
+        greet(raw)
+        assert raw.command("MAIL FROM:<a@remote.example> SIZE=\u00b2") == "501 5.5.4 Syntax error in parameters"
+        raw.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+        assert [raw.last(), raw.last()] == ["250 2.1.0 Sender OK", "250 2.1.5 Recipient OK"]
+        assert raw.command("BDAT \u0663") == "501 5.5.4 Syntax: BDAT size [LAST]"
+        assert raw.command("NOOP") == "250 2.0.0 OK"  # the session goes on
+
+
 def test_smtputf8_addresses(env: SmtpEnv) -> None:
     with env.raw() as raw:
         greet(raw)

@@ -330,6 +330,8 @@ def test_auth_cancel_and_bad_base64() -> None:
         "501 5.5.2 Cannot decode the response (base64)",
         "250 2.0.0 OK",
     ]
+    # both end the exchange, and the session is told so: nothing of it may outlive the 501
+    assert result.kinds().count("AuthCancelled") == 2
 
 
 def test_auth_not_offered() -> None:
@@ -341,3 +343,38 @@ def test_auth_twice_and_in_transaction() -> None:
         b"EHLO c\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\n", facts=AUTH_FACTS
     )
     assert result.lines[-1] == "503 5.5.1 Already authenticated"
+
+
+def test_parameter_errors_are_syntax_errors() -> None:
+    script = (
+        b"EHLO c\r\nMAIL FROM:<a@remote.example> SIZE=abc\r\nMAIL FROM:<a@remote.example> SIZE=\r\n"
+        b"MAIL FROM:<a@remote.example> SIZE=\xc2\xb2\r\nMAIL FROM:<a@remote.example> FOO=BAR\r\n"
+        b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<b@example.org> X=\r\n"
+        b"RCPT TO:<b@example.org> NOTIFY=NEVER\r\n"
+    )
+    assert run_all_splits(script).lines[len(EHLO_PLAIN) :] == [
+        "501 5.5.4 Syntax error in parameters",  # SIZE is known: a bad value is a syntax error
+        "501 5.5.4 Syntax error in parameters",  # and an empty one (the address is fine: not 5.1.7)
+        "501 5.5.4 Syntax error in parameters",  # "²" is a digit to str.isdigit(), not to RFC 1870
+        "555 5.5.4 Parameter not recognized or not implemented",
+        "250 2.1.0 Sender OK",
+        "501 5.5.4 Syntax error in parameters",
+        "555 5.5.4 Parameter not recognized or not implemented",  # DSN is not offered
+    ]
+
+
+def test_bdat_size_is_ascii_digits() -> None:
+    script = "EHLO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<b@example.org>\r\nBDAT \u0663\r\nxyz\r\n"
+    lines = run_all_splits(script.encode()).lines[len(EHLO_PLAIN) :]
+    # "٣" is no size: refused, and the three bytes after it are a (bad) command, not a chunk
+    assert lines == ["250 2.1.0 Sender OK", "250 2.1.5 Recipient OK", "501 5.5.4 Syntax: BDAT size [LAST]",
+                     "500 5.5.1 Command unrecognized"]
+
+
+def test_rcpt_after_bdat_is_out_of_sequence() -> None:
+    script = (b"EHLO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<b@example.org>\r\nBDAT 2\r\nhi"
+              b"RCPT TO:<c@example.org>\r\nBDAT 0 LAST\r\n")
+    result = run_all_splits(script)
+    assert result.lines[len(EHLO_PLAIN) + 3 :] == [
+        "503 5.5.1 RCPT cannot follow BDAT in one transaction", "250 2.0.0 Message accepted"]
+    assert result.kinds().count("RcptTo") == 1

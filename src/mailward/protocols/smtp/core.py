@@ -40,6 +40,11 @@ MAX_COMMAND_LINE = 512  # RFC 5321 4.5.3.1.4, with CRLF
 MAX_AUTH_LINE = 12288  # RFC 4954 4: AUTH command and responses
 
 
+def _digits(text: str) -> bool:
+    """``1*DIGIT`` (RFC 5234): ASCII digits only; str.isdigit() also takes "²" and "٣"."""
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the session knows about the connection; the core decides with it."""
@@ -334,9 +339,13 @@ class SmtpCore:
             return
         try:
             sender, param_text = parse_path(arg[5:], allow_null=True)
-            params = parse_parameters(param_text)
         except AddressError:
             self._error(R.BAD_SENDER_ADDRESS if arg[5:].lstrip().startswith("<") else R.SYNTAX_MAIL)
+            return
+        try:
+            params = parse_parameters(param_text)
+        except AddressError:
+            self._error(R.SYNTAX_PARAMETERS)
             return
         event_or_reply = self._mail_event(sender, params)
         if isinstance(event_or_reply, Reply):
@@ -349,7 +358,9 @@ class SmtpCore:
         body = "7BIT"
         smtputf8 = False
         for key, value in params.items():
-            if key == "SIZE" and value is not None and value.isdigit():  # RFC 1870 6
+            if key == "SIZE":  # RFC 1870 6
+                if value is None or not _digits(value):
+                    return R.SYNTAX_PARAMETERS
                 size = int(value)
                 if size > self.limits.max_message_size:
                     return R.MESSAGE_TOO_BIG
@@ -369,6 +380,9 @@ class SmtpCore:
         if self._txn is None:
             self._error(R.NEED_MAIL)
             return
+        if self._txn.chunked:  # RFC 3030 2: the recipients come before the chunks
+            self._error(R.RCPT_AFTER_BDAT)
+            return
         if arg[:3].upper() != "TO:":
             self._error(R.SYNTAX_RCPT)
             return
@@ -380,9 +394,13 @@ class SmtpCore:
                 path, param_text = parse_path(arg[3:], allow_null=False)
                 assert path is not None
                 recipient = path
-            params = parse_parameters(param_text)
         except AddressError:
             self._error(R.BAD_ADDRESS if arg[3:].lstrip().startswith("<") else R.SYNTAX_RCPT)
+            return
+        try:
+            params = parse_parameters(param_text)
+        except AddressError:
+            self._error(R.SYNTAX_PARAMETERS)
             return
         if params:
             self._error(R.PARAMETER_UNSUPPORTED)
@@ -409,7 +427,7 @@ class SmtpCore:
 
     def _bdat(self, arg: str) -> None:
         parts = arg.split()
-        if not 1 <= len(parts) <= 2 or not parts[0].isdigit() or len(parts[0]) > 18:
+        if not 1 <= len(parts) <= 2 or not _digits(parts[0]) or len(parts[0]) > 18:
             self._error(R.SYNTAX_BDAT)
             return
         if len(parts) == 2 and parts[1].upper() != "LAST":
@@ -501,8 +519,9 @@ class SmtpCore:
             self._error(R.AUTH_CANCELLED)
             return
         data = self._decode(raw.decode("ascii", "replace"))
-        if data is None:
+        if data is None:  # the 501 ends the AUTH command (RFC 4954 4): nothing of it may remain
             self.mode = Mode.COMMAND
+            self._events.append(AuthCancelled())
             return
         self._decide(AuthResponse(data))
 

@@ -81,6 +81,7 @@ class SessionAuth:
         return now, tuple(m for m in later if m not in now)
 
     async def request(self, core: SmtpCore, event: AuthRequest) -> None:
+        self._success = None  # a new AUTH command starts afresh, whatever came before
         mechanism = create_mechanism(event.mechanism, self.facts(), fake_salt_key=self._auth.fake_salt_key)
         if mechanism is None:  # the core checked the facts already: only a race with a reload
             core.answer(R.UNKNOWN_MECHANISM)
