@@ -44,7 +44,7 @@ class SmtpSettings:
     )
     max_junk_commands: int = setting(
         100,
-        "Commands outside a mail transaction (NOOP, RSET, VRFY, HELP, EHLO ...) a client may "
-        "send without delivering a message before the connection is closed with 421.",
+        "Commands that deliver nothing (NOOP, RSET, VRFY, HELP, EHLO ...) a client may send "
+        "between two messages it delivers before the connection is closed with 421.",
         check=_at_least(1, "use 100"),
     )

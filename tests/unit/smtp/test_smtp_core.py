@@ -378,3 +378,14 @@ def test_rcpt_after_bdat_is_out_of_sequence() -> None:
     assert result.lines[len(EHLO_PLAIN) + 3 :] == [
         "503 5.5.1 RCPT cannot follow BDAT in one transaction", "250 2.0.0 Message accepted"]
     assert result.kinds().count("RcptTo") == 1
+
+
+def test_junk_commands_count_inside_a_transaction_too() -> None:
+    # MAIL, RSET, MAIL, RSET ... never delivers: the RSETs count
+    script = b"EHLO c\r\n" + b"MAIL FROM:<a@remote.example>\r\nRSET\r\n" * 3
+    result = run_all_splits(script, limits=Limits(max_junk_commands=3))
+    assert result.lines[-1] == "421 4.7.0 Too many commands without a message, closing the connection"
+    # a delivered message starts the count again
+    delivered = b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nx\r\n.\r\n"
+    script = b"EHLO c\r\nNOOP\r\nNOOP\r\n" + delivered + b"NOOP\r\nRSET\r\nNOOP\r\n"
+    assert run_all_splits(script, limits=Limits(max_junk_commands=3)).lines[-1] == "250 2.0.0 OK"

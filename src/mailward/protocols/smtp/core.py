@@ -63,7 +63,7 @@ class Limits:
     max_message_size: int = 50 * 1024 * 1024
     max_recipients: int = 100
     max_errors: int = 20  # 5xx replies before the connection is closed
-    max_junk_commands: int = 100  # commands outside a transaction (NOOP, RSET, VRFY, ...)
+    max_junk_commands: int = 100  # commands that deliver nothing (NOOP, RSET, VRFY, ...) between messages
 
 
 class Mode(enum.Enum):
@@ -245,7 +245,7 @@ class SmtpCore:
         if handler is None:
             self._error(R.UNRECOGNIZED)
             return
-        if verb in _JUNK and self._txn is None:
+        if verb in _JUNK:  # in a transaction too: MAIL, RSET, MAIL ... delivers nothing either
             self._junk += 1
             if self._junk > self.limits.max_junk_commands:
                 self._close(R.TOO_MANY_COMMANDS, "too many commands without a message")
