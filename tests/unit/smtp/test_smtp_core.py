@@ -389,3 +389,12 @@ def test_junk_commands_count_inside_a_transaction_too() -> None:
     delivered = b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nx\r\n.\r\n"
     script = b"EHLO c\r\nNOOP\r\nNOOP\r\n" + delivered + b"NOOP\r\nRSET\r\nNOOP\r\n"
     assert run_all_splits(script, limits=Limits(max_junk_commands=3)).lines[-1] == "250 2.0.0 OK"
+
+
+def test_control_and_line_separator_characters_are_refused_in_addresses() -> None:
+    # the sender goes into Return-Path:, where U+2028, U+2029 or NEL may read as a line end
+    for bad in ('"a\u2028X-Evil: 1"@x.example', '"a\u0085b"@x.example', "a\u0090b@x.example",
+                "a@x\u2029y.example"):
+        script = f"EHLO c\r\nMAIL FROM:<{bad}> SMTPUTF8\r\nMAIL FROM:<j\u00f6rg@x.example> SMTPUTF8\r\n"
+        lines = run_all_splits(script.encode()).lines[len(EHLO_PLAIN) :]
+        assert lines == ["501 5.1.7 Bad sender address syntax", "250 2.1.0 Sender OK"], bad

@@ -6,16 +6,21 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-# RFC 5321 4.1.2 / RFC 5322 3.2.3: atext; RFC 6531 3.3 adds UTF-8 (any non-ASCII)
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+# Non-ASCII as RFC 6531 3.3 allows it (UTF8-non-ascii), less the C1 controls (U+0080-U+009F,
+# NEL among them) and the line and paragraph separators (U+2028, U+2029): RFC 5198 keeps
+# them out of network text, and a sender's address goes into header fields (Return-Path:)
+# whose readers may take them for line ends.
+_UTF8 = "\u00a0-\u2027\u202a-\U0010ffff"
+# RFC 5321 4.1.2 / RFC 5322 3.2.3: atext, with UTF-8
+_ATEXT = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_UTF8}]"
 _DOT_STRING = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 # qtextSMTP and quoted-pairSMTP (RFC 5321 4.1.2), UTF-8 allowed by RFC 6531
-_QUOTED_STRING = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\U0010ffff]|\\[\x20-\x7e])*"')
+_QUOTED_STRING = re.compile(rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"')
 _LABEL = re.compile(
-    r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]{0,61}[A-Za-z0-9\u0080-\U0010ffff])?"
+    rf"[A-Za-z0-9{_UTF8}](?:[A-Za-z0-9\-{_UTF8}]{{0,61}}[A-Za-z0-9{_UTF8}])?"
 )
 _ESMTP_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
-_ESMTP_VALUE = re.compile(r"[\x21-\x3c\x3e-\x7e\u0080-\U0010ffff]+")  # RFC 6531 3.3 esmtp-value
+_ESMTP_VALUE = re.compile(rf"[\x21-\x3c\x3e-\x7e{_UTF8}]+")  # RFC 6531 3.3 esmtp-value
 
 MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1
 MAX_DOMAIN = 255  # RFC 5321 4.5.3.1.2
