@@ -398,3 +398,22 @@ def test_control_and_line_separator_characters_are_refused_in_addresses() -> Non
         script = f"EHLO c\r\nMAIL FROM:<{bad}> SMTPUTF8\r\nMAIL FROM:<j\u00f6rg@x.example> SMTPUTF8\r\n"
         lines = run_all_splits(script.encode()).lines[len(EHLO_PLAIN) :]
         assert lines == ["501 5.1.7 Bad sender address syntax", "250 2.1.0 Sender OK"], bad
+
+
+def test_mail_may_be_longer_by_what_its_parameters_add() -> None:
+    # the longest path (256 octets with its brackets) with SIZE, BODY and AUTH= (the same again)
+    address = "a" * 63 + "@" + ".".join(["b" * 60] * 3) + ".example"
+    assert len(f"<{address}>") == 256
+    mail = f"MAIL FROM:<{address}> SIZE=1000 BODY=8BITMIME AUTH=<{address}>".encode()
+    assert 512 < len(mail) + 2 <= 1064
+    result = run_all_splits(b"EHLO c\r\n" + mail + b"\r\nNOOP " + b"x" * 600 + b"\r\n")
+    assert result.lines[len(EHLO_PLAIN) :] == ["250 2.1.0 Sender OK", "500 5.5.6 Line too long"]
+    too_long = b"MAIL FROM:<" + b"a" * 1100 + b"@x.example>\r\nNOOP\r\n"
+    assert run_all_splits(too_long).lines[1:] == ["500 5.5.6 Line too long", "250 2.0.0 OK"]
+
+
+def test_the_path_limit_counts_the_brackets() -> None:
+    longest = "a" * 63 + "@" + ".".join(["b" * 60] * 3) + ".example"  # 254 + 2 brackets
+    script = f"EHLO c\r\nMAIL FROM:<a{longest}>\r\nMAIL FROM:<{longest}>\r\n".encode()
+    assert run_all_splits(script).lines[len(EHLO_PLAIN) :] == [
+        "501 5.1.7 Bad sender address syntax", "250 2.1.0 Sender OK"]

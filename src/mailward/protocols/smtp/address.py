@@ -96,7 +96,7 @@ def parse_path(text: str, *, allow_null: bool) -> tuple[Address | None, str]:
     path, rest = text[1:end], text[end + 1 :]
     if rest and not rest.startswith(" "):
         raise AddressError("junk after the address")
-    if len(path.encode()) > MAX_PATH:
+    if len(path.encode()) + 2 > MAX_PATH:  # the angle brackets count (RFC 5321 4.5.3.1.3)
         raise AddressError("path longer than 256 octets")
     if path == "":
         if not allow_null:

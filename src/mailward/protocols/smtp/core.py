@@ -37,6 +37,9 @@ from mailward.protocols.smtp.events import (
 from mailward.protocols.smtp.replies import Reply
 
 MAX_COMMAND_LINE = 512  # RFC 5321 4.5.3.1.4, with CRLF
+# MAIL FROM with every parameter offered: SIZE +26 (RFC 1870 3), BODY +16 (RFC 1652 3),
+# SMTPUTF8 +10 (RFC 6531 3.4), AUTH= +500 (RFC 4954 5)
+MAX_MAIL_LINE = MAX_COMMAND_LINE + 26 + 16 + 10 + 500
 MAX_AUTH_LINE = 12288  # RFC 4954 4: AUTH command and responses
 
 
@@ -182,7 +185,10 @@ class SmtpCore:
         """Process some input; False when nothing more can be done without more bytes."""
         if self.mode in (Mode.DATA, Mode.BDAT):
             return self._step_body()
-        limit = MAX_AUTH_LINE if self.mode is Mode.AUTH else MAX_COMMAND_LINE
+        if self.mode is Mode.AUTH:
+            limit = MAX_AUTH_LINE
+        else:
+            limit = MAX_MAIL_LINE if self._buf[:5].upper() == b"MAIL " else MAX_COMMAND_LINE
         line = self._take_line(limit)
         if line is None:
             return False
