@@ -417,3 +417,14 @@ def test_the_path_limit_counts_the_brackets() -> None:
     script = f"EHLO c\r\nMAIL FROM:<a{longest}>\r\nMAIL FROM:<{longest}>\r\n".encode()
     assert run_all_splits(script).lines[len(EHLO_PLAIN) :] == [
         "501 5.1.7 Bad sender address syntax", "250 2.1.0 Sender OK"]
+
+
+def test_starttls_required_answers_530_to_all_but_noop_ehlo_starttls_quit() -> None:
+    facts = dataclasses.replace(FACTS, tls_available=True, tls_required=True)
+    script = (b"EHLO c\r\nHELO c\r\nRSET\r\nHELP\r\nVRFY x\r\nMAIL FROM:<a@x.example>\r\n"
+              b"RCPT TO:<b@example.org>\r\nDATA\r\nBDAT 6\r\nNOOP\r\nNOOP\r\nQUIT\r\n")
+    result = run_all_splits(script, facts=facts)
+    ehlo_lines = [line for line in result.lines if line.startswith("250")][:-1]
+    assert result.lines[1 + len(ehlo_lines) :] == [
+        *(["530 5.7.0 Must issue a STARTTLS command first"] * 8),  # BDAT's 6-byte chunk read first
+        "250 2.0.0 OK", "221 2.0.0 Bye"]

@@ -94,6 +94,8 @@ class _Transaction:
 
 
 _JUNK = frozenset({"NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO"})
+# tls = "starttls-required": what is answered before TLS; the rest gets 530 (RFC 3207 4)
+_BEFORE_TLS = frozenset({"NOOP", "EHLO", "STARTTLS", "QUIT"})
 
 
 class SmtpCore:
@@ -256,7 +258,13 @@ class SmtpCore:
             if self._junk > self.limits.max_junk_commands:
                 self._close(R.TOO_MANY_COMMANDS, "too many commands without a message")
                 return
+        if verb not in _BEFORE_TLS and verb != "BDAT" and self._tls_needed():
+            self._error(R.STARTTLS_REQUIRED)  # RFC 3207 4 (BDAT's chunk is read first)
+            return
         handler(self, arg)
+
+    def _tls_needed(self) -> bool:
+        return self.facts.tls_required and not self.facts.tls_active
 
     # --- replies ------------------------------------------------------------------
 
@@ -325,7 +333,7 @@ class SmtpCore:
 
     def _gate(self) -> Reply | None:
         """The checks MAIL and AUTH share: greeting, TLS policy."""
-        if self.facts.tls_required and not self.facts.tls_active:
+        if self._tls_needed():
             return R.STARTTLS_REQUIRED
         if self.helo is None:
             return R.NEED_HELO
@@ -441,7 +449,9 @@ class SmtpCore:
             return
         # RFC 3030 2: a refused chunk is still read, and thrown away
         refusal = None
-        if self._txn is None:
+        if self._tls_needed():
+            refusal = R.STARTTLS_REQUIRED
+        elif self._txn is None:
             refusal = R.NEED_MAIL
         elif self._txn.recipients == 0:
             refusal = R.NEED_RCPT
