@@ -80,11 +80,8 @@ class DataReader:
         crlf = buf.count(b"\r\n", 0, end)
         if buf.count(b"\n", 0, end) != crlf or buf.count(b"\r", 0, end) != crlf:
             return None
-        body = bytes(buf[start:end])
-        if body.find(b"\r\n.") >= 0:
-            body = body.replace(b"\r\n.", b"\r\n")
         self.at_line_start = True
-        return Step(outcome, body, consumed)
+        return Step(outcome, bytes(buf[start:end]).replace(b"\r\n.", b"\r\n"), consumed)
 
     def _line_by_line(self, buf: bytes | bytearray) -> Step:
         out = bytearray()

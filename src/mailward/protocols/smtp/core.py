@@ -332,9 +332,7 @@ class SmtpCore:
         return extensions
 
     def _gate(self) -> Reply | None:
-        """The checks MAIL and AUTH share: greeting, TLS policy."""
-        if self._tls_needed():
-            return R.STARTTLS_REQUIRED
+        """The check MAIL and AUTH share (the TLS policy is :meth:`_command`'s): a greeting."""
         if self.helo is None:
             return R.NEED_HELO
         return None
