@@ -35,6 +35,12 @@ class FeedHub:
     def mailbox_ids(self) -> list[int]:
         return list(self._subs)
 
+    def publish_reread(self) -> None:
+        """Events may have been missed (a lost connection or datagram): every subscriber
+        re-reads its mailbox and its changes since its MODSEQ."""
+        for mailbox_id in self.mailbox_ids():
+            self.publish(ChangeEvent(mailbox_id, ChangeKind.MAILBOX, 0))
+
     def subscription(self, mailbox_id: int) -> HubSubscription:
         return HubSubscription(self, mailbox_id)
 

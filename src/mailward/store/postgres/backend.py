@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from mailward.config.store import PostgresSettings
 from mailward.store import feed
 from mailward.store.feed import FeedHub, HubSubscription
-from mailward.store.interface import AlreadyExists, ChangeEvent, ChangeKind, NotFound, StoreUnavailable
+from mailward.store.interface import AlreadyExists, ChangeEvent, NotFound, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
@@ -230,8 +230,7 @@ class PostgresStore(SqlStore):
                 try:
                     if conn is None:
                         conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-                        for mailbox_id in self._hub.mailbox_ids():  # events may have been missed
-                            self._hub.publish(ChangeEvent(mailbox_id, ChangeKind.MAILBOX, 0))
+                        self._hub.publish_reread()  # events may have been missed
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     delay = 0.1

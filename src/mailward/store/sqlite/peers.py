@@ -128,8 +128,7 @@ class PeerFeed:
                 log.error("change feed: a malformed message from another worker; sessions will re-read")
                 missed, events = True, []
             if missed:
-                for mailbox_id in hub.mailbox_ids():
-                    hub.publish(ChangeEvent(mailbox_id, ChangeKind.MAILBOX, 0))
+                hub.publish_reread()
             for event in events:
                 hub.publish(event)
 
