@@ -88,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if config.user:
         _preload_store_backend(config)
         drop_to(config.user)
+    salt_key = server_salt_key(config)  # once: every worker hands out the same salts
+    _tune_gc()
     # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
     # handshake now and then (about half the runs here; uvloop issue #707), and every
     # TLS connection, implicit or STARTTLS, goes through start_tls.
-    salt_key = server_salt_key(config)  # once: every worker hands out the same salts
-    _tune_gc()
     count = config.worker_count
     if count == 1:
         return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config), salt_key))
