@@ -17,6 +17,7 @@ from mailward.protocols.smtp.events import (
     MailFrom,
     MessageComplete,
     RcptTo,
+    Reset,
     StartTls,
 )
 from mailward.protocols.smtp.replies import Reply
@@ -49,13 +50,23 @@ class Result:
 
     @property
     def message(self) -> bytes:
-        return b"".join(e.data for e in self.events if isinstance(e, DataChunk))
+        """The body the session would keep: what came after the last Reset (which discards)."""
+        data = bytearray()
+        for event in self.events:
+            if isinstance(event, Reset):
+                data.clear()
+            elif isinstance(event, DataChunk):
+                data += event.data
+        return bytes(data)
 
     def kinds(self) -> list[str]:
-        """Event names, with runs of DataChunk folded into one (chunking differs by split)."""
+        """Event names, with runs of DataChunk folded into one (chunking differs by split),
+        and left out before a Reset, which discards them (how much came first differs too)."""
         names: list[str] = []
         for event in self.events:
             name = type(event).__name__
+            if name == "Reset" and names and names[-1] == "DataChunk":
+                names.pop()
             if not (name == "DataChunk" and names and names[-1] == name):
                 names.append(name)
         return names

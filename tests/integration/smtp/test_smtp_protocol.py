@@ -77,7 +77,7 @@ def test_rcpt_after_a_bdat_chunk_is_refused(env: SmtpEnv) -> None:
     # a recipient named once the chunks began would be promised a message it never got
     with env.raw() as raw:
         greet(raw)
-        raw.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 6\r\nhello\n")
+        raw.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 6\r\nhell\r\n")
         assert [raw.last(), raw.last(), raw.last()][-1] == "250 2.0.0 6 octets received"
         assert raw.command("RCPT TO:<bob@example.org>") == "503 5.5.1 RCPT cannot follow BDAT in one transaction"
         raw.send(b"BDAT 7 LAST\r\nworld\r\n")
@@ -147,6 +147,29 @@ def test_smuggling_attempts(env: SmtpEnv, form: bytes) -> None:
         ]
         assert raw.closed()
     assert env.total_messages() == 0
+
+
+@pytest.mark.parametrize("form", [*SMUGGLING, b"\r.\r"], ids=[repr(f) for f in [*SMUGGLING, b"\r.\r"]])
+def test_smuggling_attempts_over_bdat(env: SmtpEnv, form: bytes) -> None:
+    body = b"X-R: 2\r\n\r\nx" + form + b"MAIL FROM:<ceo@example.org>\r\nDATA\r\nz\r\n"
+    with env.raw() as raw:
+        greet(raw)
+        raw.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+        raw.send(b"BDAT %d LAST\r\n" % len(body) + body + b"NOOP\r\n")
+        assert [raw.last() for _ in range(4)] == [
+            "250 2.1.0 Sender OK",
+            "250 2.1.5 Recipient OK",
+            "550 5.5.2 Bare CR or LF in message data; lines must end with CRLF. Message refused",
+            "250 2.0.0 OK",
+        ]
+    assert env.total_messages() == 0
+
+
+def test_ehlo_with_a_nul_is_refused(env: SmtpEnv) -> None:
+    with env.raw() as raw:
+        raw.reply()
+        assert raw.command("EHLO client\x00.example") == "501 5.5.4 Syntax: EHLO hostname"
+        assert raw.command("MAIL FROM:<a@remote.example>") == "503 5.5.1 Send EHLO or HELO first"
 
 
 def test_starttls_injection_is_not_executed(env: SmtpEnv) -> None:

@@ -428,3 +428,65 @@ def test_starttls_required_answers_530_to_all_but_noop_ehlo_starttls_quit() -> N
     assert result.lines[1 + len(ehlo_lines) :] == [
         *(["530 5.7.0 Must issue a STARTTLS command first"] * 8),  # BDAT's 6-byte chunk read first
         "250 2.0.0 OK", "221 2.0.0 Bye"]
+
+
+BDAT_HEAD = b"EHLO c\r\nMAIL FROM:<a@r.example>\r\nRCPT TO:<b@example.org>\r\n"
+
+
+def _bdat(body: bytes, *more: bytes) -> bytes:
+    chunks = [body, *more]
+    script = BDAT_HEAD
+    for n, chunk in enumerate(chunks):
+        last = " LAST" if n == len(chunks) - 1 else ""
+        script += b"BDAT %d%s\r\n" % (len(chunk), last.encode()) + chunk
+    return script + b"NOOP\r\n"
+
+
+def test_bdat_refuses_the_smuggling_forms_that_data_refuses() -> None:
+    # the wire-fuzzing find: 21 octets that DATA answers 521, once stored through BDAT
+    for body in (
+        b"X-R: 2\r\n\r\nx\r.\ry\n.\nz\r\n",
+        b"a\r\n\n.\nb\r\n",
+        b"a\n.\r\nb\r\n",
+        b"a\r\n.\nb\r\n",
+        b"a\r.\r\nb\r\n",
+        b"a\rb\r\n",
+        b"\nb\r\n",
+        b"b\r\n\r",
+    ):
+        result = run_all_splits(_bdat(body))
+        assert result.lines[-2:] == [
+            "550 5.5.2 Bare CR or LF in message data; lines must end with CRLF. Message refused",
+            "250 2.0.0 OK",
+        ], body
+        assert "MessageComplete" not in result.kinds()
+        assert "Reset" in result.kinds()
+
+
+def test_bdat_crlf_split_between_chunks_is_fine() -> None:
+    result = run_all_splits(_bdat(b"Subject: x\r", b"\n\r\nbody\r", b"\n"))
+    assert result.lines[-2:] == ["250 2.0.0 Message accepted", "250 2.0.0 OK"]
+    assert result.message == b"Subject: x\r\n\r\nbody\r\n"
+
+
+def test_bdat_bare_lf_in_a_later_chunk_refuses_the_message_and_the_rest() -> None:
+    result = run_all_splits(_bdat(b"a\r\n", b"b\nc\r\n", b"d\r\n"))
+    assert result.lines[len(EHLO_PLAIN) + 2 :] == [
+        "250 2.0.0 3 octets received",
+        "550 5.5.2 Bare CR or LF in message data; lines must end with CRLF. Message refused",
+        "503 5.5.1 Send MAIL first",
+        "250 2.0.0 OK",
+    ]
+    assert "MessageComplete" not in result.kinds()
+
+
+def test_bdat_a_cr_before_a_chunk_that_does_not_start_with_lf() -> None:
+    result = run_all_splits(_bdat(b"a\r", b"b\r\n"))
+    assert result.lines[-2] == "550 5.5.2 Bare CR or LF in message data; lines must end with CRLF. Message refused"
+
+
+def test_ehlo_with_a_control_character_is_refused() -> None:
+    for arg in (b"c\x00lient.example", b"c\x01", b"c\x7f", "c\u0085".encode()):
+        result = run_all_splits(b"EHLO " + arg + b"\r\nHELO " + arg + b"\r\n")
+        assert result.lines[1:] == ["501 5.5.4 Syntax: EHLO hostname"] * 2, arg
+        assert "Hello" not in result.kinds()

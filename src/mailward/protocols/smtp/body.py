@@ -121,6 +121,38 @@ class DataReader:
         return Step(Outcome.MORE, bytes(out), pos + len(rest) - keep)
 
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class LineEndingCheck:
+    """Finds a bare CR or LF in a BDAT message, whose chunks may split a CRLF between them.
+
+    BDAT needs no dot-stuffing, but a message with a bare line ending is refused all the
+    same: relayed over DATA, ``\\n.\\n`` or ``\\r.\\r`` in it would end the message early
+    at a server that takes bare line endings (the SMTP smuggling forms).
+    """
+
+    def __init__(self) -> None:
+        self._cr_pending = False  # the last byte seen was a CR, which an LF may follow
+
+    def feed(self, data: bytes) -> bool:
+        """True when ``data`` (the next bytes of the message) holds a bare CR or LF."""
+        if not data:
+            return False
+        if self._cr_pending:
+            if data[0] != 0x0A:
+                return True
+        elif data[0] == 0x0A:
+            return True
+        self._cr_pending = data.endswith(b"\r")
+        body = data[:-1] if self._cr_pending else data
+        return _BARE_CR.search(body) is not None or _BARE_LF.search(body, 1) is not None
+
+    def finish(self) -> bool:
+        """True when the message ended in a CR that no LF followed."""
+        return self._cr_pending
+
+
 class ChunkReader:
     """Reads exactly ``size`` octets of a BDAT chunk (RFC 3030 2), as sent."""
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import binascii
 import enum
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailward.protocols.smtp import replies as R
 from mailward.protocols.smtp.address import Address, AddressError, parse_parameters, parse_path
-from mailward.protocols.smtp.body import ChunkReader, DataReader, Outcome
+from mailward.protocols.smtp.body import ChunkReader, DataReader, LineEndingCheck, Outcome, Step
 from mailward.protocols.smtp.events import (
     NEED_DATA,
     PAUSED,
@@ -89,8 +89,9 @@ class _Transaction:
     smtputf8: bool
     recipients: int = 0
     size: int = 0
-    oversize: bool = False
+    refusal: Reply | None = None  # the message is read on and then refused with this
     chunked: bool = False  # BDAT was used
+    line_endings: LineEndingCheck = field(default_factory=LineEndingCheck)  # BDAT's chunks
 
 
 _JUNK = frozenset({"NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO"})
@@ -301,7 +302,8 @@ class SmtpCore:
 
     def _ehlo(self, arg: str, *, esmtp: bool = True) -> None:
         domain = arg.strip(" ")
-        if not domain or " " in domain:
+        # RFC 5321 4.1.1.1: a domain or an address literal, so no controls (a NUL included)
+        if not domain or " " in domain or any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in domain):
             self._error(R.SYNTAX_HELO)
             return
         self._reset("new EHLO/HELO")
@@ -558,24 +560,33 @@ class SmtpCore:
         step = body.feed(self._buf)
         del self._buf[: step.consumed]
         txn = self._txn
-        accepting = (
-            txn is not None and not txn.oversize and (self.mode is Mode.DATA or self._chunk.refusal is None)
-        )
-        if step.data and accepting:
-            assert txn is not None
+        chunk = isinstance(body, ChunkReader)
+        if txn is not None and txn.refusal is None and (not chunk or self._chunk.refusal is None):
             txn.size += len(step.data)
             if txn.size > self.limits.max_message_size:
-                txn.oversize = True  # RFC 1870: read on, refuse at the end
-                self._events.append(Reset("message too big"))
-            else:
+                self._refuse_message(txn, R.MESSAGE_TOO_BIG, "message too big")  # RFC 1870: read on
+            elif chunk and self._bare_line_ending(txn, step):
+                self._refuse_message(txn, R.BARE_LINE_ENDING_IN_BDAT, "bare CR or LF in message data")
+            elif step.data:
                 self._events.append(DataChunk(step.data))
         if step.outcome is Outcome.BARE_LINE_ENDING:
             self._close(R.BARE_LINE_ENDING_IN_DATA, "bare CR or LF in message data")
         elif step.outcome is Outcome.END:
             self.mode = Mode.COMMAND
             self._body = None
-            self._body_end(isinstance(body, ChunkReader))
+            self._body_end(chunk)
         return step.consumed > 0 or step.outcome is not Outcome.MORE
+
+    def _bare_line_ending(self, txn: _Transaction, step: Step) -> bool:
+        """Does this piece of a BDAT message, or its end, hold a bare CR or LF?"""
+        if txn.line_endings.feed(step.data):
+            return True
+        return step.outcome is Outcome.END and self._chunk.last and txn.line_endings.finish()
+
+    def _refuse_message(self, txn: _Transaction, reply: Reply, reason: str) -> None:
+        """Read the rest of the message (DATA) or chunk (BDAT), then answer ``reply``."""
+        txn.refusal = reply
+        self._events.append(Reset(reason))
 
     def _body_end(self, chunk: bool) -> None:
         if chunk and self._chunk.refusal is not None:
@@ -583,9 +594,9 @@ class SmtpCore:
             return
         txn = self._txn
         assert txn is not None
-        if txn.oversize:
+        if txn.refusal is not None:
             self._txn = None  # the session was told with Reset when it happened
-            self._error(R.MESSAGE_TOO_BIG)
+            self._error(txn.refusal)
         elif chunk and not self._chunk.last:
             self._send(R.OK.with_text(f"{txn.size} octets received"))  # RFC 3030 2
         else:

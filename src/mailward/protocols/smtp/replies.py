@@ -118,6 +118,9 @@ SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address not owned by the authenti
 NEED_SMTPUTF8 = Reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message size exceeds the fixed maximum message size")
+BARE_LINE_ENDING_IN_BDAT = Reply(
+    550, "5.5.2", "Bare CR or LF in message data; lines must end with CRLF. Message refused"
+)
 BARE_LINE_ENDING_IN_DATA = Reply(
     521, "5.5.2", "Bare CR or LF in message data; lines must end with CRLF. Closing the connection"
 )
