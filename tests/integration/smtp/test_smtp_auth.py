@@ -54,6 +54,13 @@ def test_plain_with_smtplib(env: SmtpEnv) -> None:
     env.wait_for_log(r"login ok protocol=smtp peer=127\.0\.0\.1 mechanism=PLAIN tls=yes user=\"alice@example\.org\"")
 
 
+def test_plain_authzid_naming_the_user_in_upper_case(env: SmtpEnv) -> None:
+    with submission(env) as client:
+        message = f"{ALICE.upper()}\0{ALICE}\0{PASSWORDS[ALICE]}"
+        assert client.docmd("AUTH", "PLAIN " + b64(message)) == (235, b"2.7.0 Authentication successful")
+        send_and_check(env, client)
+
+
 def test_login_with_swaks(env: SmtpEnv) -> None:
     result = env.swaks(
         "--tls", "-a", "LOGIN", "--auth-user", ALICE, "--auth-password", PASSWORDS[ALICE],

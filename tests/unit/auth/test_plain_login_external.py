@@ -56,6 +56,22 @@ def test_plain_authzid() -> None:
     assert mech.verified(False).reason is FailureReason.BAD_CREDENTIALS  # type: ignore[union-attr]
 
 
+def test_plain_authzid_naming_the_user_in_another_spelling_is_the_user() -> None:
+    # addresses are case-insensitive everywhere else, IDNs in either form
+    for authzid in ("FZ1@TEST.LOCAL", "Fz1@Test.Local.", "fz1@test.local"):
+        mech = Plain()
+        mech.start(authzid.encode() + b"\x00fz1@test.local\x00pw")
+        assert mech.verified(True) == Success("fz1@test.local", "fz1@test.local"), authzid
+    mech = Plain()
+    mech.start("BÜCHER@xn--bcher-kva.example\x00bücher@bücher.example\x00pw".encode())
+    assert mech.verified(True) == Success("bücher@bücher.example", "bücher@bücher.example")
+    for other in ("fz2@test.local", "fz1@test.local.example", "fz1", "FZ1"):
+        mech = Plain()
+        mech.start(other.encode() + b"\x00fz1@test.local\x00pw")
+        step = mech.verified(True)
+        assert isinstance(step, Failure) and step.reason is FailureReason.AUTHZID_NOT_PERMITTED, other
+
+
 @pytest.mark.parametrize(
     "message",
     [

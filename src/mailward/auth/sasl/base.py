@@ -27,8 +27,25 @@ Authorize = Callable[[str, str], bool]
 
 
 def same_identity(username: str, authzid: str) -> bool:
-    """The default policy: a user may act only as themself (no proxy or master users yet)."""
-    return authzid == username
+    """The default policy: a user may act only as themself (no proxy or master users yet).
+
+    Themself in any spelling the account store takes for the same address
+    (``FZ1@TEST.LOCAL`` for ``fz1@test.local``): addresses are case-insensitive everywhere.
+    """
+    if authzid == username:
+        return True
+    stored = _stored_form(username)
+    return stored is not None and _stored_form(authzid) == stored
+
+
+def _stored_form(name: str) -> str | None:
+    # here, not at the top: auth.accounts imports the SASL mechanisms
+    from mailward.auth.accounts import names  # noqa: PLC0415
+
+    try:
+        return names.address(name)
+    except names.InvalidName:
+        return None
 
 
 class Expect(enum.Enum):
@@ -109,9 +126,11 @@ class Mechanism:
 
     def _finish(self, username: str, authzid: str, data: bytes | None = None) -> Step:
         """Success, if ``username`` may act as ``authzid`` (empty: as themself)."""
-        if authzid and authzid != username and not self._authorize(username, authzid):
+        if not authzid or same_identity(username, authzid):
+            return Success(username, username, data)  # as themself, however the client spelt it
+        if not self._authorize(username, authzid):
             return Failure(FailureReason.AUTHZID_NOT_PERMITTED, f"{username!r} may not act as {authzid!r}")
-        return Success(username, authzid or username, data)
+        return Success(username, authzid, data)
 
     # --- plumbing ----------------------------------------------------------
 
