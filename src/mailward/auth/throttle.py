@@ -10,10 +10,17 @@ Pure logic over a pluggable counter backend and an injectable clock. Each addres
   ``streak >= delay_after`` the next attempt waits
   ``min(initial_delay * delay_factor ** (streak - delay_after), max_delay)``.
 
-A success deletes the account's counter and ends the address's streak, but not its
-failures: an attacker holding one valid account cannot log in to it now and then
+A success deletes the account's counter (unless it is blocked: a known address may
+log in during an account's block, which still holds for everyone else) and ends the
+address's streak, but not its failures: an attacker holding one valid account cannot log in to it now and then
 to keep guessing others from the same address. Addresses in the allowlist are never
 delayed, refused or counted.
+
+A success also makes the address *known* to the account for ``known_address_ttl``
+seconds (a ``known:`` record, kept with the counters): attempts from a known address
+skip the account's counter, so guesses at the account from elsewhere neither delay
+nor block its owner there (OWASP's known-device exemption). The address's own
+counter still applies to it.
 
 Times are wall-clock seconds (``time.time``), because counters are shared between
 nodes through the store, where monotonic clocks mean nothing.
@@ -36,7 +43,7 @@ from mailward.config.auth import AuthSettings
 from mailward.store.interface import LoginCounter
 
 Clock = Callable[[], float]
-Kind = Literal["ip", "user"]
+Kind = Literal["ip", "user", "known"]
 
 
 # The state of one address or account; the store keeps the same record for nodes
@@ -155,6 +162,11 @@ class Throttle:
     def user_key(username: str) -> str:
         return f"user:{username.casefold()}"
 
+    @staticmethod
+    def known_key(ip_key: str, username: str) -> str:
+        """The record that ``ip_key`` logged in to ``username`` (``known:IP>USER``)."""
+        return f"known:{ip_key.removeprefix('ip:')}>{username.casefold()}"
+
     def _keys(self, peer_ip: str, username: str | None) -> list[tuple[str, Kind]]:
         ip = self.ip_key(peer_ip)
         if ip is None:
@@ -164,9 +176,19 @@ class Throttle:
             keys.append((self.user_key(username), "user"))
         return keys
 
+    async def _known(self, peer_ip: str, username: str | None) -> bool:
+        """Has this address logged in to this account within ``known_address_ttl``?"""
+        ip = self.ip_key(peer_ip)
+        if ip is None or not username or not self.settings.known_address_ttl:
+            return False
+        record = await self.backend.get(self.known_key(ip, username))
+        return self._live(record, "known", self.clock()) is not None
+
     # --- decisions -------------------------------------------------------------
 
     def _window(self, kind: Kind) -> float:
+        if kind == "known":
+            return self.settings.known_address_ttl  # counted from the last login
         return self.settings.ip_window if kind == "ip" else self.settings.account_window
 
     def _block_after(self, kind: Kind) -> int:
@@ -192,7 +214,10 @@ class Throttle:
         """Whether (and after what delay) to check an attempt from ``peer_ip`` for ``username``."""
         now = self.clock()
         delay = 0.0
+        known = await self._known(peer_ip, username)
         for key, kind in self._keys(peer_ip, username):
+            if kind == "user" and known:
+                continue  # the owner's own address: guesses from elsewhere do not hold it back
             counter = self._live(await self.backend.get(key), kind, now)
             if counter is None:
                 continue
@@ -221,14 +246,32 @@ class Throttle:
         return fn
 
     async def record_success(self, peer_ip: str, username: str) -> None:
-        """A login succeeded: forget the account's failures, end the address's streak."""
+        """A login succeeded: forget the account's failures, end the address's streak,
+        and remember the address as known to the account."""
         keys = self._keys(peer_ip, username)
         now = self.clock()
         for key, kind in keys:
             if kind == "user":
-                await self.backend.delete(key)
+                await self.backend.update(key, self._owner_succeeded(now))
             else:
                 await self.backend.update(key, self._succeeded(kind, now))
+                if self.settings.known_address_ttl:
+                    await self.backend.update(self.known_key(key, username), self._seen(now))
+
+    def _owner_succeeded(self, now: float) -> Update:
+        def fn(old: Counter | None) -> Counter | None:
+            live = self._live(old, "user", now)
+            # a block stands: the owner got in from a known address, the guessers are still out
+            return live if live is not None and live.blocked_until else None
+
+        return fn
+
+    @staticmethod
+    def _seen(now: float) -> Update:
+        def fn(old: Counter | None) -> Counter:
+            return Counter(failures=0, streak=0, last_failure=now)  # last_failure: the last login
+
+        return fn
 
     def _succeeded(self, kind: Kind, now: float) -> Update:
         def fn(old: Counter | None) -> Counter | None:
@@ -247,9 +290,8 @@ class Throttle:
         out: list[Blocked] = []
         for key, counter in await self.backend.items():
             if counter.blocked_until > now:
-                kind, _, subject = key.partition(":")
-                out.append(Blocked("ip" if kind == "ip" else "user", subject, counter.failures,
-                                   counter.blocked_until))
+                subject = key.partition(":")[2]
+                out.append(Blocked(_kind(key), subject, counter.failures, counter.blocked_until))
         return out
 
     async def prune(self) -> int:
@@ -258,7 +300,7 @@ class Throttle:
         now = self.clock()
         dead = 0
         for key, counter in await self.backend.items():
-            kind: Kind = "ip" if key.startswith("ip:") else "user"
+            kind = _kind(key)
             if self._live(counter, kind, now) is None:
                 await self.backend.update(key, self._expire(kind, now))  # atomic: may have changed
                 dead += 1
@@ -285,3 +327,14 @@ class Throttle:
         key = self.ip_key(ip_or_user)
         return key is not None and await self.backend.delete(key)
 
+
+
+def _kind(key: str) -> Kind:
+    if key.startswith("ip:"):
+        return "ip"
+    return "known" if key.startswith("known:") else "user"
+
+
+def format_time(timestamp: float) -> str:
+    """A counter's time as admins read it in logs and `auth blocked`."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))

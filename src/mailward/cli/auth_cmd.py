@@ -7,11 +7,10 @@ an admin who locked themselves out can always get back in.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from mailward.auth.accounts import AccountService, StoreCounters
-from mailward.auth.throttle import Blocked, Throttle
+from mailward.auth.throttle import Blocked, Throttle, format_time
 from mailward.cli.common import EXIT_OK, fail, print_usage
 from mailward.cli.service import add_command, with_service
 from mailward.config import Config
@@ -37,8 +36,7 @@ def cmd_blocked(args: argparse.Namespace) -> int:
 
     blocked = with_service(args, call)
     for entry in blocked:
-        until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.until))
-        print(f"{entry.kind}\t{entry.subject}\t{entry.failures} failure(s)\tuntil {until}")
+        print(f"{entry.kind}\t{entry.subject}\t{entry.failures} failure(s)\tuntil {format_time(entry.until)}")
     if not blocked:
         print("nothing is blocked")
     return EXIT_OK

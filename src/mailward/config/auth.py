@@ -6,7 +6,9 @@ above ``delay_after``, each further attempt is answered only after a delay that
 starts at ``initial_delay`` and grows by ``delay_factor`` up to ``max_delay``; at
 ``ip_block_after`` (address) or ``account_block_after`` (account) failures the
 address or account is refused outright for ``block_duration`` seconds.
-`mailward auth blocked` lists blocks; `mailward auth unblock IP|USER` lifts one.
+An address that logged in to an account before (``known_address_ttl``) is not
+held back by that account's count. `mailward auth blocked` lists blocks;
+`mailward auth unblock IP|USER` lifts one.
 The logic is :mod:`mailward.auth.throttle`; this module only declares the shape.
 """
 
@@ -27,6 +29,12 @@ def _at_least_one(value: int) -> tuple[str, str] | None:
 def _factor(value: float) -> tuple[str, str] | None:
     if value < 1:
         return (f"must be at least 1 (delays never shrink), got {value}", "use 1 or more, e.g. 2")
+    return None
+
+
+def _not_negative(value: float) -> tuple[str, str] | None:
+    if value < 0:
+        return (f"must not be negative, got {value}", "use 0 (off) or a number of seconds")
     return None
 
 
@@ -88,11 +96,20 @@ class AuthSettings:
         "usually holds a whole /64.",
         check=_prefix,
     )
+    known_address_ttl: float = setting(
+        30 * 86400.0,
+        "Seconds an address that logged in to an account stays known to that account: "
+        "its attempts at that account skip the account's delay and block (the address's "
+        "own count still applies), so guesses from elsewhere never keep the owner out. "
+        "0: no address is known.",
+        check=_not_negative,
+    )
     allowlist: tuple[str, ...] = setting(
-        ("127.0.0.0/8", "::1/128"),
-        "Networks never throttled or blocked, and whose failures are not counted, so an "
-        "admin there can always log in. Default: loopback only, for local tools and a "
-        "webmail on the same host (which must then limit its own users' attempts). Add "
-        "your office or VPN networks; never add networks you do not control.",
+        (),
+        "Networks never throttled or blocked, and whose failures are not counted. Empty "
+        "by default, loopback included: a proxy or webmail on this host would otherwise "
+        "pass on any number of guesses. Add a webmail host only if it limits its own "
+        'users\' attempts, e.g. allowlist = ["127.0.0.1/32"] or ["192.0.2.10/32"]; never '
+        "add networks you do not control.",
         check=_networks,
     )

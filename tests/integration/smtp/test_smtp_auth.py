@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import smtplib
+import time
 
 import pytest
 from scramp import ScramClient
@@ -245,14 +246,34 @@ def test_utf8_user_logs_in_and_sends(env: SmtpEnv) -> None:
     assert b" with UTF8SMTPSA (TLS1.3 " in stored
 
 
-def test_reloaded_login_limits_apply_to_the_next_attempt(env: SmtpEnv) -> None:
-    def attempt(password: str) -> int:
-        with submission(env) as client:
-            return client.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{password}"))[0]
+def attempt(env: SmtpEnv, password: str, source: str = "127.0.0.1") -> int:
+    """One AUTH PLAIN for alice on a fresh submission connection from ``source``."""
+    port = env.port("submission")
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=10,
+                      source_address=(source, 0)) as client:
+        client.starttls(context=env.tls_context())
+        client.ehlo()
+        return client.docmd("AUTH", "PLAIN " + b64(f"\0{ALICE}\0{password}"))[0]
 
-    # loopback is on the default allowlist: its failures are not even counted
-    assert [attempt("wrong") for _ in range(3)] + [attempt(PASSWORDS[ALICE])] == [535, 535, 535, 235]
-    report = env.reload("[auth]\nallowlist = []\nip_block_after = 2\ndelay_after = 100\n")
+
+def test_reloaded_login_limits_apply_to_the_next_attempt(env: SmtpEnv) -> None:
+    # loopback is not on the default allowlist: its failures count like any others
+    assert [attempt(env, "wrong"), attempt(env, "wrong")] == [535, 535]
+    report = env.reload("[auth]\nip_block_after = 3\ndelay_after = 100\n")
     assert "auth" in report.applied and report.needs_restart == ()
-    # now two failures from this address block it: even the right password waits
-    assert [attempt("wrong"), attempt("wrong"), attempt(PASSWORDS[ALICE])] == [535, 535, 454]
+    # the third failure blocks the address: even the right password is refused now
+    assert [attempt(env, "wrong"), attempt(env, PASSWORDS[ALICE])] == [535, 454]
+    env.reload('[auth]\nallowlist = ["127.0.0.1/32"]\n')  # a webmail host the admin trusts
+    assert attempt(env, PASSWORDS[ALICE]) == 235
+
+
+def test_guesses_from_elsewhere_do_not_keep_the_owner_out(env: SmtpEnv) -> None:
+    env.reload("[auth]\ndelay_after = 100\naccount_block_after = 5\n")
+    assert attempt(env, PASSWORDS[ALICE], source="127.0.0.1") == 235  # the owner's usual address
+    assert [attempt(env, "guess", source="127.0.0.2") for _ in range(5)] == [535] * 5
+    started = time.monotonic()
+    assert attempt(env, PASSWORDS[ALICE], source="127.0.0.1") == 235  # known: not held back
+    assert time.monotonic() - started < 2
+    assert attempt(env, PASSWORDS[ALICE], source="127.0.0.3") == 454  # the account block, elsewhere
+    env.wait_for_log(r"login failed protocol=smtp peer=127\.0\.0\.3 .*reason=throttled")
+    env.wait_for_log(r"user:alice@example\.org blocked until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")

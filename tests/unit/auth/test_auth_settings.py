@@ -18,7 +18,8 @@ def _build(cls: type, data: dict) -> tuple[object, list[Problem]]:  # type: igno
 def test_defaults() -> None:
     s = AuthSettings()
     assert (s.delay_after, s.ip_block_after, s.account_block_after, s.block_duration) == (3, 10, 30, 900.0)
-    assert s.allowlist == ("127.0.0.0/8", "::1/128")
+    assert s.allowlist == ()  # loopback too is throttled: a local proxy would forward any guesses
+    assert s.known_address_ttl == 30 * 86400
 
 
 def test_values_and_problems() -> None:

@@ -113,11 +113,67 @@ async def test_allowlist(clock: Clock) -> None:
     assert (await t.check("192.0.2.99", "alice")).refused
 
 
-async def test_default_allowlist_is_loopback(clock: Clock) -> None:
+async def test_loopback_is_throttled_by_default(clock: Clock) -> None:
     t = make(clock, ip_block_after=1)
     for ip in ("127.0.0.1", "127.8.9.10", "::1"):
         await t.record_failure(ip)
-        assert await t.check(ip) == ALLOW
+        assert (await t.check(ip)).refused, ip
+
+
+async def test_an_allowlisted_webmail_host(clock: Clock) -> None:
+    t = make(clock, ip_block_after=1, allowlist=("127.0.0.1/32",))
+    await t.record_failure("127.0.0.1", "alice")
+    assert await t.check("127.0.0.1", "alice") == ALLOW
+    await t.record_failure("127.0.0.2")
+    assert (await t.check("127.0.0.2")).refused
+
+
+OWNER_IP = "198.51.100.20"
+
+
+async def test_a_known_address_skips_the_account_counter(clock: Clock) -> None:
+    t = make(clock)
+    await t.record_success(OWNER_IP, "alice")  # the owner logged in from here before
+    for _ in range(40):  # an attacker elsewhere: the account is delayed, then blocked
+        await t.record_failure(f"203.0.113.{_ % 4}", "Alice")
+        clock.advance(1)
+    assert (await t.check("192.0.2.99", "alice")).refused  # a fresh address: the account block
+    assert await t.check(OWNER_IP, "ALICE") == ALLOW  # the owner's address: no wait, no block
+    assert await t.check(OWNER_IP, "bob") == ALLOW
+    await t.record_success(OWNER_IP, "alice")  # the owner's login does not lift the block
+    assert (await t.check("192.0.2.99", "alice")).refused
+    assert [b.kind for b in await t.blocked()] == ["ip", "ip", "ip", "ip", "user"]  # 10 each, and the account
+
+
+async def test_a_known_address_still_pays_for_its_own_failures(clock: Clock) -> None:
+    t = make(clock, ip_block_after=5)
+    await t.record_success(OWNER_IP, "alice")
+    for _ in range(4):
+        await t.record_failure(OWNER_IP, "alice")
+    assert (await t.check(OWNER_IP, "alice")).delay == 2.0  # its own streak of 4
+    await t.record_failure(OWNER_IP, "alice")
+    assert (await t.check(OWNER_IP, "alice")).refused  # its own block
+
+
+async def test_known_addresses_are_forgotten_after_the_ttl(clock: Clock) -> None:
+    t = make(clock, known_address_ttl=3600.0, account_block_after=3, account_window=10 * 86400.0,
+             block_duration=10 * 86400.0)
+    await t.record_success(OWNER_IP, "alice")
+    for n in range(3):
+        await t.record_failure(f"203.0.113.{n}", "alice")
+    assert await t.check(OWNER_IP, "alice") == ALLOW
+    clock.advance(3600)
+    assert (await t.check(OWNER_IP, "alice")).refused
+    assert await t.prune() == 4  # the known record and the addresses' counts; the block stands
+    assert len(await t.blocked()) == 1
+
+
+async def test_known_addresses_can_be_turned_off(clock: Clock) -> None:
+    t = make(clock, known_address_ttl=0.0, account_block_after=1)
+    await t.record_success(OWNER_IP, "alice")
+    await t.record_failure("203.0.113.1", "alice")
+    assert (await t.check(OWNER_IP, "alice")).refused
+    assert [key for key, _ in await t.backend.items()] == ["ip:203.0.113.1", "user:alice"]  # nothing known
 
 
 async def test_ipv6_counted_per_prefix(clock: Clock) -> None:

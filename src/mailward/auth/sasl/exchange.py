@@ -52,7 +52,7 @@ from mailward.auth.sasl.steps import (
     Step,
     Success,
 )
-from mailward.auth.throttle import Throttle
+from mailward.auth.throttle import Throttle, format_time
 
 # failures that count against an address and account: guessing, not client bugs
 _COUNTED = frozenset({FailureReason.BAD_CREDENTIALS, FailureReason.NO_CERTIFICATE,
@@ -155,7 +155,8 @@ class SaslExchange:
             return None
         verdict = await self._throttle.check(self._peer_ip, username)
         if verdict.refused:
-            return Failure(FailureReason.THROTTLED, f"{verdict.subject} blocked until {verdict.retry_at}")
+            until = format_time(verdict.retry_at or 0)
+            return Failure(FailureReason.THROTTLED, f"{verdict.subject} blocked until {until}")
         if verdict.delay and wait:
             await self._sleep(verdict.delay)
         return None
