@@ -87,6 +87,7 @@ class _Stream(asyncio.BufferedProtocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.paused = False
+        self.on_end: Callable[[], None] | None = None  # the peer closed: called once, at once
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
@@ -117,6 +118,7 @@ class _Stream(asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         self.eof = True
         self.readable.set()
+        self.ended()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -124,6 +126,12 @@ class _Stream(asyncio.BufferedProtocol):
         self.lost = exc
         self.readable.set()
         self.writable.set()
+        self.ended()
+
+    def ended(self) -> None:
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            on_end()
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -297,13 +305,22 @@ class Connection:
         self.tls = tls_facts(self.ssl_object)
         return self.tls
 
+    def when_ended(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, as soon as the connection is over: the peer closed its
+        side, or the connection is closed or aborted here, whichever comes first. (The
+        per-address count must drop then, not once the handler has wound up: a client
+        at its limit that closes one connection and opens the next is not over it.)"""
+        self._stream.on_end = callback
+
     def close(self) -> None:
         self._cancel_idle_timer()
         self._transport.close()
+        self._stream.ended()
 
     def abort(self) -> None:
         self._cancel_idle_timer()
         self._transport.abort()
+        self._stream.ended()
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:

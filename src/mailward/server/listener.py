@@ -100,6 +100,7 @@ class Listener:
             self._log_end(conn, time.monotonic(), refusal)
             return
         self._connections.add(conn)
+        conn.when_ended(lambda: self._counts.release(self._index, peer[0]))
         if self._stopping:
             conn.request_stop()
         task = asyncio.get_running_loop().create_task(self._run(conn))
@@ -138,8 +139,7 @@ class Listener:
             if reply:
                 conn.write(reply)
             conn.close()
-            self._connections.discard(conn)
-            self._counts.release(self._index, conn.peer[0])
+            self._connections.discard(conn)  # close() released its count, if the peer had not
             self._log_end(conn, started, outcome)
 
     def _log_end(self, conn: Connection, started: float, outcome: str) -> None:

@@ -105,6 +105,26 @@ async def test_connection_limits(start_server: StartServer, caplog: pytest.LogCa
     await third.close()
 
 
+async def test_a_client_at_its_limit_may_replace_a_connection(start_server: StartServer) -> None:
+    # the issue-18 find: holding exactly the limit, closing one and opening the next got
+    # "too many connections", because the count dropped only once the handler wound up
+    server = await start_server(listener_toml("few", extra="[listener.limits]\nmax_connections_per_ip = 3"))
+    held = [await Client.connect(server, "few") for _ in range(3)]
+    for client in held:
+        assert await client.line() == b"+OK ready\r\n"
+    for round_ in range(20):
+        old = held.pop(0)
+        if round_ % 2:
+            old.writer.close()  # no QUIT: the client just closes, and does not wait
+        else:
+            assert await old.command("QUIT") == b"+OK bye\r\n"  # and at once the next
+        new = await Client.connect(server, "few")
+        assert await new.line() == b"+OK ready\r\n", round_
+        held.append(new)
+    for client in held:
+        assert await client.command("QUIT") == b"+OK bye\r\n"
+
+
 async def test_listener_wide_limit(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     server = await start_server(listener_toml("one", extra="[listener.limits]\nmax_connections = 1"))
