@@ -430,7 +430,9 @@ def cmd_dhparams(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(out, data, 0o644)
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    print(f'wrote {out} ({args.bits} bits, {took:.0f} s); use it with dhe = true, dhparams = "{out}"')
+    # the absolute path: a relative dhparams in the config is read from data_dir, not from here
+    print(f'wrote {out} ({args.bits} bits, {took:.0f} s); '
+          f'use it with dhe = true, dhparams = "{out.resolve()}"')
     return EXIT_OK
 
 

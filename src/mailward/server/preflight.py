@@ -68,8 +68,7 @@ def check_data_dir(config: Config, who: Identity) -> Iterable[Problem]:
         yield Problem(
             "data_dir",
             f"{path} {what}",
-            f"run `mailward init --dir {os.path.dirname(path) or '.'}`, "
-            f"or: install -d -m 0750 -o {who.name} {path}",
+            f"create it: install -d -m 0750 -o {who.name} {path}",
         )
         return
     wants: tuple[Want, ...] = ("write", "search")

@@ -16,6 +16,7 @@ never loads files.
 from __future__ import annotations
 
 import difflib
+import re
 import ssl
 from dataclasses import dataclass
 
@@ -109,6 +110,12 @@ class Policy:
     modern: bool
 
 
+def _items(token: str) -> list[str]:
+    """``token`` cut before each + or -, each piece with a sign (+ where it had none)."""
+    pieces = re.findall(r"[+-]?[^+-]+", token)
+    return [piece if piece[0] in "+-" else f"+{piece}" for piece in pieces]
+
+
 def parse_protocols(
     text: str, key: str, *, allow_legacy: bool = False
 ) -> tuple[VersionRange | None, list[Problem]]:
@@ -125,6 +132,13 @@ def parse_protocols(
             problems.append(Problem(key, f'"{text}" has an empty item', "remove the doubled or trailing ':'"))
             continue
         sign, name = token[0], token[1:].strip()
+        items = _items(token)
+        if len(items) > 1:  # "TLSv1.2+TLSv1.3": items joined without their ':'
+            problems.append(
+                Problem(key, f'"{token}" is {len(items)} items without ":" between them',
+                        f'write "{":".join(items)}"')
+            )
+            continue
         if sign not in "+-":
             problems.append(
                 Problem(

@@ -260,8 +260,11 @@ def test_dhparams_writes_and_refuses_overwrite(
     # generation itself is slow; it has its own (slow) test below
     monkeypatch.setattr(certs, "generate_dhparams", lambda bits: certs.FFDHE2048_PEM)
     out = tmp_path / "dh.pem"
-    assert run("cert", "dhparams", "--bits", "2048", "--out", str(out)) == 0
+    monkeypatch.chdir(tmp_path)
+    assert run("cert", "dhparams", "--bits", "2048", "--out", "dh.pem") == 0
     assert certs.dh_bits(out.read_bytes()) == 2048 and mode(out) == 0o644
+    # the path to paste into the config: absolute, since relative ones are read from data_dir
+    assert f'dhparams = "{out}"' in capsys.readouterr().out
     assert run("cert", "dhparams", "--bits", "2048", "--out", str(out)) == 1
     assert "--force" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -120,6 +120,20 @@ def test_hole_error_names_the_value_and_the_gap() -> None:
     assert "TLSv1.1, TLSv1.2" in problems[0].fix
 
 
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ("TLSv1.2+TLSv1.3", 'write "+TLSv1.2:+TLSv1.3"'),
+        ("+TLSv1.2+TLSv1.3", 'write "+TLSv1.2:+TLSv1.3"'),
+        ("+ALL-TLSv1.0-TLSv1.1", 'write "+ALL:-TLSv1.0:-TLSv1.1"'),
+    ],
+)
+def test_items_without_colons_get_the_list_with_colons(text: str, fix: str) -> None:
+    _, problems = parse_protocols(text, KEY)
+    assert [p.fix for p in problems] == [fix]
+    assert parse_protocols(fix.split('"')[1], KEY)[1] == []  # and what it suggests parses
+
+
 def test_typo_gets_a_suggestion() -> None:
     _, problems = parse_protocols("+ALL:-TLSv1.O", KEY)
     assert problems[0].fix.startswith('did you mean "-TLSv1.')
