@@ -18,7 +18,7 @@ from mailward.config.schema import BuildContext, build
 
 # sections a listener inherits from the global level, and under which key
 _INHERITED_TABLES = {"tls_options": "tls", "limits": "limits", "smtp": "smtp"}
-_INHERITED_SCALARS = ("plaintext_login",)
+_INHERITED_SCALARS = ("plaintext_login", "scram_plus")
 _REQUIRED_LISTENER_KEYS = {
     "name": 'name = "submission"',
     "protocol": 'protocol = "smtp"',

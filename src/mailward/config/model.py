@@ -19,6 +19,7 @@ from mailward.config.tls import TlsSettings
 
 TlsMode = Literal["none", "starttls", "starttls-required", "implicit"]
 PlaintextLogin = Literal["tls-only", "allow"]
+ScramPlus = Literal["on-request", "advertised"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error"]
 
 
@@ -109,6 +110,7 @@ class ListenerSettings:
     plaintext_login: PlaintextLogin = setting(
         "tls-only", "Overrides the global plaintext_login for this listener."
     )
+    scram_plus: ScramPlus = setting("on-request", "Overrides the global scram_plus for this listener.")
     tls_options: TlsSettings = setting(TlsSettings(), "Overrides of [tls] for this listener.")
     limits: LimitsSettings = setting(LimitsSettings(), "Overrides of [limits] for this listener.")
     smtp: SmtpSettings = setting(SmtpSettings(), "Overrides of [smtp] for this listener (SMTP listeners).")
@@ -176,6 +178,13 @@ class Config:
         "tls-only",
         "tls-only: logins that reveal a password are refused until TLS is active. "
         "allow: also on plain connections (not recommended).",
+    )
+    scram_plus: ScramPlus = setting(
+        "on-request",
+        "on-request: SCRAM-SHA-256-PLUS (channel binding) is accepted from clients that ask "
+        "for it, but not advertised: a client whose SASL library cannot bind to TLS "
+        "(Debian's mutt, through Cyrus SASL) picks an advertised -PLUS and gives up. "
+        "advertised: listed too, for sites whose clients all support tls-exporter.",
     )
     tls: TlsSettings = setting(TlsSettings(), "TLS policy shared by every listener.")
     limits: LimitsSettings = setting(LimitsSettings(), "Limits shared by every listener.")

@@ -47,7 +47,8 @@ def send_and_check(env: SmtpEnv, client: smtplib.SMTP, user: str = ALICE) -> Non
 
 def test_plain_with_smtplib(env: SmtpEnv) -> None:
     with submission(env) as client:
-        assert mechanisms(client) == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN", "LOGIN"]
+        # -PLUS is accepted but not listed by default (scram_plus = "on-request"): mutt gives up on it
+        assert mechanisms(client) == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
         client.user, client.password = ALICE, PASSWORDS[ALICE]
         assert client.auth("PLAIN", client.auth_plain) == (235, b"2.7.0 Authentication successful")
         assert b"AUTH" not in client.ehlo()[1]  # not offered again once logged in
@@ -159,7 +160,7 @@ def test_scram_plus_refuses_another_connections_binding(env: SmtpEnv) -> None:
 def test_external_with_a_registered_client_certificate(env: SmtpEnv) -> None:
     with env.smtps(client_cert=env.client_cert) as client:
         client.ehlo()
-        assert mechanisms(client) == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "EXTERNAL", "PLAIN", "LOGIN"]
+        assert mechanisms(client) == ["SCRAM-SHA-256", "EXTERNAL", "PLAIN", "LOGIN"]
         assert client.docmd("AUTH", "EXTERNAL =") == (235, b"2.7.0 Authentication successful")
         send_and_check(env, client)
 

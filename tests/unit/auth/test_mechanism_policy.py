@@ -59,3 +59,27 @@ def test_create() -> None:
     assert isinstance(create_mechanism("PLAIN", allow), Plain)
     assert create_mechanism("SCRAM-SHA-256-PLUS", allow) is None
     assert create_mechanism("EXTERNAL", ConnectionFacts("tls-only", True)) is None
+
+
+def test_scram_plus_on_request_is_accepted_but_not_advertised() -> None:
+    binding = b"\x01" * 32
+    quiet = ConnectionFacts("tls-only", True, channel_binding=binding, advertise_plus=False)
+    assert quiet.advertised() == ("SCRAM-SHA-256", "PLAIN", "LOGIN")
+    assert "SCRAM-SHA-256-PLUS" in quiet.allowed()
+    assert isinstance(create_mechanism("SCRAM-SHA-256-PLUS", quiet), ScramSha256Plus)
+    listed = ConnectionFacts("tls-only", True, channel_binding=binding, advertise_plus=True)
+    assert listed.advertised()[0] == "SCRAM-SHA-256-PLUS"
+
+
+def test_a_y_flag_is_a_downgrade_only_when_plus_was_advertised() -> None:
+    # RFC 5802 6: "y" says the client could bind but believes the server cannot
+    first = b"y,,n=alice,r=abcdefghijklmnop"
+    binding = b"\x01" * 32
+    quiet = ConnectionFacts("tls-only", True, channel_binding=binding, advertise_plus=False)
+    listed = ConnectionFacts("tls-only", True, channel_binding=binding, advertise_plus=True)
+    mechanism = create_mechanism("SCRAM-SHA-256", quiet)
+    assert mechanism is not None
+    assert type(mechanism.start(first)).__name__ == "NeedCredentials"
+    mechanism = create_mechanism("SCRAM-SHA-256", listed)
+    assert mechanism is not None
+    assert type(mechanism.start(first)).__name__ == "Failure"

@@ -70,14 +70,28 @@ class ConnectionFacts:
     tls_active: bool
     channel_binding: bytes | None = field(default=None, repr=False)
     client_fingerprint: str | None = None
+    advertise_plus: bool = True  # scram_plus = "advertised"; else -PLUS is accepted, not listed
 
     def allowed(self) -> tuple[str, ...]:
+        """The mechanisms a client may use now."""
         return allowed_mechanisms(
             self.plaintext_login,
             self.tls_active,
             self.channel_binding is not None,
             self.client_fingerprint is not None,
         )
+
+    def advertised(self) -> tuple[str, ...]:
+        """The mechanisms to list (EHLO, CAPABILITY, CAPA): :meth:`allowed`, less an
+        unadvertised -PLUS."""
+        allowed = self.allowed()
+        if self.advertise_plus:
+            return allowed
+        return tuple(m for m in allowed if m != SCRAM_SHA_256_PLUS)
+
+    @property
+    def plus_advertised(self) -> bool:
+        return SCRAM_SHA_256_PLUS in self.advertised()
 
 
 def create_mechanism(
@@ -104,8 +118,9 @@ def create_mechanism(
             fake_salt_key=fake_salt_key,
         )
     if upper == SCRAM_SHA_256:
-        # RFC 5802 6: the non-PLUS side must know whether -PLUS was offered
-        binding = facts.channel_binding if facts.tls_active else None
+        # RFC 5802 6: the non-PLUS side must know whether -PLUS was offered: a client's "y"
+        # (it could bind, and thinks the server cannot) is a downgrade only if it was
+        binding = facts.channel_binding if facts.plus_advertised else None
         return ScramSha256(channel_binding=binding, authorize=authorize, server_nonce=server_nonce,
                            fake_salt_key=fake_salt_key)
     if upper == EXTERNAL:

@@ -56,7 +56,8 @@ class Facts:
     tls_active: bool = False
     tls_available: bool = False  # STARTTLS can be offered
     tls_required: bool = False  # starttls-required: only STARTTLS-safe commands before TLS
-    auth_mechanisms: tuple[str, ...] = ()  # usable on this connection now
+    auth_mechanisms: tuple[str, ...] = ()  # usable on this connection now, and advertised
+    auth_mechanisms_unlisted: tuple[str, ...] = ()  # usable now, but not advertised
     auth_mechanisms_need_tls: tuple[str, ...] = ()  # would be usable once TLS is active
     auth_required: bool = False  # submission: AUTH before MAIL
 
@@ -508,7 +509,7 @@ class SmtpCore:
         mechanism, _, initial = arg.strip(" ").partition(" ")
         mechanism = mechanism.upper()
         if refusal is None:
-            if mechanism in self.facts.auth_mechanisms:
+            if mechanism in self.facts.auth_mechanisms or mechanism in self.facts.auth_mechanisms_unlisted:
                 pass
             elif mechanism in self.facts.auth_mechanisms_need_tls:
                 refusal = R.ENCRYPTION_REQUIRED  # RFC 4954 6: 538

@@ -70,15 +70,19 @@ class SessionAuth:
             tls_active=tls is not None,
             channel_binding=self._binding,
             client_fingerprint=certificate.sha256 if certificate is not None else None,
+            advertise_plus=self._conn.listener.scram_plus == "advertised",
         )
 
-    def mechanisms(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The mechanisms usable now, and those that would be once TLS is active (for 538)."""
-        now = self.facts().allowed()
+    def mechanisms(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The mechanisms usable now and advertised, usable now but not advertised, and
+        those that would be usable once TLS is active (for 538)."""
+        facts = self.facts()
+        now = facts.advertised()
+        unlisted = tuple(m for m in facts.allowed() if m not in now)
         if self._conn.tls is not None:
-            return now, ()
+            return now, unlisted, ()
         later = allowed_mechanisms(self._conn.listener.plaintext_login, True, False, False)
-        return now, tuple(m for m in later if m not in now)
+        return now, unlisted, tuple(m for m in later if m not in now)
 
     async def request(self, core: SmtpCore, event: AuthRequest) -> None:
         self._success = None  # a new AUTH command starts afresh, whatever came before

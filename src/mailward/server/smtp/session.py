@@ -75,13 +75,14 @@ class SmtpSession:
 
     def facts(self) -> Facts:
         listener = self.conn.listener
-        now, later = self.auth.mechanisms() if self.submission else ((), ())
+        now, unlisted, later = self.auth.mechanisms() if self.submission else ((), (), ())
         return Facts(
             hostname=self.services.config.server_name,
             tls_active=self.conn.tls is not None,
             tls_available=self.conn.tls_available,
             tls_required=listener.tls == "starttls-required",
             auth_mechanisms=now,
+            auth_mechanisms_unlisted=unlisted,
             auth_mechanisms_need_tls=later,
             auth_required=self.submission,
         )
