@@ -55,6 +55,11 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or opened (a 4xx / try-again-later condition)."""
 
 
+class StoreFull(StoreUnavailable):
+    """The store's disk or database has no room left: a known condition, said in one
+    line rather than with a traceback, and answered "mail system full" (RFC 3463 4.3.1)."""
+
+
 class FlagOp(enum.Enum):
     """RFC 9051 6.4.6 STORE: FLAGS (set), +FLAGS (add), -FLAGS (remove)."""
 

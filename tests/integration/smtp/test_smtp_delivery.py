@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import smtplib
 
+import pytest
+
 from .conftest import DAVE_QUOTA, HOSTNAME, PASSWORDS, SmtpEnv
 
 BODY = b"From: someone@remote.example\r\nTo: alice@example.org\r\nSubject: hi\r\n\r\nHello Alice.\r\n"
@@ -159,3 +161,32 @@ def test_over_quota(env: SmtpEnv) -> None:
         client.mail("x@remote.example")
         assert client.rcpt("dave@example.org") == (552, b"5.2.2 Mailbox full")
     assert len(env.inbox("dave@example.org")) == 1
+
+
+def test_a_full_store_is_452_and_one_log_line(env: SmtpEnv) -> None:
+    # SQLite's own "database or disk is full" (SQLITE_FULL), reached by capping the file
+    writer = env.store._writer  # type: ignore[attr-defined]
+
+    def cap(pages: str) -> None:
+        async def run() -> None:
+            writer.execute(f"PRAGMA max_page_count = {pages}")
+
+        env.run(run())
+
+    [(pages,)] = writer.execute("PRAGMA page_count").fetchall()
+    cap(str(pages))
+    body = b"Subject: big\r\n\r\n" + b"x" * 76 + b"\r\n"
+    for _ in range(10):
+        with env.smtp() as client:
+            client.ehlo()
+            with pytest.raises(smtplib.SMTPDataError) as caught:
+                client.sendmail("a@remote.example", ["alice@example.org"], body * 2000)
+            assert (caught.value.smtp_code, caught.value.smtp_error) == (452, b"4.3.1 Mail system full, try again later")
+    text = env.records.text()
+    assert "Traceback" not in text and "delivery failed" not in text
+    assert text.count("the store is full") == 1  # once, not once per message
+    assert env.total_messages() == 0
+    cap("1073741823")  # room again: mail is taken at once
+    with env.smtp() as client:
+        assert client.sendmail("a@remote.example", ["alice@example.org"], body) == {}
+    assert len(env.inbox("alice@example.org")) == 1

@@ -66,6 +66,7 @@ TOO_MANY_CONNECTIONS = Reply(421, "4.3.2", "Too many connections, try again late
 TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many errors, closing the connection")
 TOO_MANY_COMMANDS = Reply(421, "4.7.0", "Too many commands without a message, closing the connection")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
+STORE_FULL = Reply(452, "4.3.1", "Mail system full, try again later")  # RFC 3463 3.5
 # RFC 5321 3.8: a server that must close the connection says 421 first
 LOCAL_ERROR_CLOSING = Reply(421, "4.3.0", "Local error in processing, closing the connection")
 RELAY_NOT_AVAILABLE = Reply(451, "4.3.0", "Relay to other servers is not available yet, try again later")

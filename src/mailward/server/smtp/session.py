@@ -37,12 +37,13 @@ from mailward.protocols.smtp.events import (
 )
 from mailward.protocols.smtp.replies import Reply
 from mailward.server.connection import Connection, ConnectionLog
+from mailward.server.ratelog import RateLimitedLog
 from mailward.server.services import Services
 from mailward.server.smtp.auth import SessionAuth
 from mailward.server.smtp.envelope import SUBMISSION, Envelope, EnvelopePolicy
 from mailward.server.smtp.message import MessageBody, Trace, trace_header
 from mailward.server.smtp.transcript import Transcript
-from mailward.store.interface import MessageSource
+from mailward.store.interface import MessageSource, StoreFull
 
 log = logging.getLogger("mailward.smtp")
 
@@ -163,6 +164,9 @@ class SmtpSession:
                 return reply
             assert self.envelope is not None
             return await self.policy.rcpt_to(event, self.envelope)
+        except StoreFull as exc:
+            _store_full(exc)
+            return R.STORE_FULL
         except Exception:
             self.log.exception("%s: failed; answering 451", type(event).__name__)
             return R.LOCAL_ERROR
@@ -226,6 +230,9 @@ class SmtpSession:
         except local.OverQuota as exc:
             reply = R.MAILBOX_FULL if exc.permanent else R.MAILBOX_FULL_SOME
             detail = str(exc)
+        except StoreFull as exc:
+            _store_full(exc)
+            reply, detail = R.STORE_FULL, "store full"
         except Exception:
             self.log.exception("message %s: delivery failed; answering 451", envelope.queue_id)
             reply, detail = R.LOCAL_ERROR, "store error"
@@ -247,3 +254,11 @@ class SmtpSession:
             result,
             detail,
         )
+
+
+_full_log = RateLimitedLog(logging.getLogger("mailward.store"))
+
+
+def _store_full(exc: StoreFull) -> None:
+    """One line now and then, not a traceback per message, while the store is full."""
+    _full_log.warning("full", f"{exc}: refusing mail with 452 4.3.1 until there is room")

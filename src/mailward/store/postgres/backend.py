@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from mailward.config.store import PostgresSettings
 from mailward.store import feed
 from mailward.store.feed import FeedHub, HubSubscription
-from mailward.store.interface import AlreadyExists, ChangeEvent, NotFound, StoreUnavailable
+from mailward.store.interface import AlreadyExists, ChangeEvent, NotFound, StoreFull, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
@@ -175,6 +175,8 @@ class PostgresStore(SqlStore):
                 raise AlreadyExists(str(exc).splitlines()[0]) from None
             except psycopg.errors.ForeignKeyViolation as exc:
                 raise NotFound(str(exc).splitlines()[0]) from None
+            except psycopg.errors.DiskFull as exc:  # SQLSTATE 53100
+                raise StoreFull(f"database: {' '.join(str(exc).split())}") from None
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"database: {' '.join(str(exc).split())}") from exc
         raise AssertionError("unreachable")

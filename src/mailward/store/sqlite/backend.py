@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailward.store.feed import FeedHub, HubSubscription
-from mailward.store.interface import ChangeEvent, StoreUnavailable
+from mailward.store.interface import ChangeEvent, StoreFull, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
@@ -113,6 +114,15 @@ def lock_store(directory: Path) -> int:
             f"{directory / DB_NAME} is in use by another mailward process; the embedded store serves "
             "one server: stop the other one, or move to PostgreSQL for several nodes") from None
     return fd
+
+
+def full(exc: BaseException) -> StoreFull | None:
+    """``exc`` as :class:`StoreFull` when it says the disk or the database is full."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StoreFull(f"the store is full: {exc}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"the store's disk is full: {exc.strerror}")
+    return None
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -230,13 +240,17 @@ class SqliteStore(SqlStore):
                     if shared:
                         conn.execute("RELEASE job")
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back itself (SQLITE_FULL, an I/O
+                        # error): the batch's earlier jobs are gone too, so all of it fails
+                        raise
                     if shared:
                         conn.execute("ROLLBACK TO job")
                         conn.execute("RELEASE job")
                     else:
                         conn.execute("ROLLBACK")
                     results.append(None)
-                    errors.append(exc)
+                    errors.append(full(exc) or exc)
                 else:
                     results.append(result)
                     errors.append(None)
@@ -247,13 +261,14 @@ class SqliteStore(SqlStore):
             else:  # its only job failed and was rolled back
                 _unlock(self._write_lock)
         except Exception as exc:
-            log.exception("sqlite commit failed")
+            failure = full(exc) or StoreUnavailable(f"commit failed: {exc}")
+            if not isinstance(failure, StoreFull):  # a full disk: the writers' callers say so
+                log.exception("sqlite commit failed")
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     await loop.run_in_executor(self._io, conn.execute, "ROLLBACK")
             _unlock(self._write_lock)
             batch = batch or self._take_batch()  # the lock failed: fail the writes waiting for it
-            failure = StoreUnavailable(f"commit failed: {exc}")
             errors = [failure] * len(batch)
             results = [None] * len(batch)
         published: list[ChangeEvent] = []
