@@ -68,6 +68,11 @@ class _Worker:
     ready_fd: int
     ready: bool = False
 
+    @property
+    def number(self) -> int:
+        """The worker's name in the log: numbered from 1, as its own log lines are."""
+        return self.index + 1
+
     def check_ready(self) -> bool:
         if not self.ready:
             with contextlib.suppress(OSError):
@@ -132,7 +137,7 @@ class Supervisor:
                     os.close(other.ready_fd)
                 code = self.work(WorkerContext(index, self.count, ready_w, self._alive_r))
             except BaseException:
-                log.exception("worker %d failed", index)
+                log.exception("worker %d failed", index + 1)
             finally:
                 logging.shutdown()
                 sys.stdout.flush()
@@ -176,7 +181,7 @@ class Supervisor:
                 self.status = self.status or (code if code > 0 else EXIT_FAILED)
             return
         if not was_ready:
-            log.error("worker %d (pid %d) failed while starting (%s): stopping", worker.index, pid, how)
+            log.error("worker %d (pid %d) failed while starting (%s): stopping", worker.number, pid, how)
             self.status = code if code > 0 else EXIT_FAILED
             self._stop_all()
             return
@@ -191,5 +196,5 @@ class Supervisor:
             return
         dropped = self.forget(worker.index) if self.forget is not None else 0
         log.error("worker %d (pid %d) ended (%s) with %d connection(s) open; starting another",
-                  worker.index, pid, how, dropped)
+                  worker.number, pid, how, dropped)
         self._spawn(worker.index)

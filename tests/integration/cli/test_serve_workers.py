@@ -45,9 +45,13 @@ def served(tmp_path: Path) -> Iterator[tuple[Running, Path, int, list[int]]]:
 def started(running: Running, count: int) -> list[int]:
     pids = []
     for _ in range(count):
-        match = running.wait_for(rf"mailward started \(pid (\d+), worker \d of {WORKERS}\)")
+        match = running.wait_for(rf"mailward started \(pid (\d+), worker (\d) of {WORKERS}\)")
         pids.append(int(match.group(1)))
+        NUMBERS[int(match.group(1))] = match.group(2)
     return pids
+
+
+NUMBERS: dict[int, str] = {}  # pid: the number the worker gives itself in its log lines
 
 
 def alive(pid: int) -> bool:
@@ -138,8 +142,9 @@ def test_reload_reaches_every_worker(served: tuple[Running, Path, int, list[int]
 def test_a_worker_that_dies_is_replaced(served: tuple[Running, Path, int, list[int]]) -> None:
     running, _, port, pids = served
     os.kill(pids[0], signal.SIGKILL)
-    running.wait_for(rf"worker \d \(pid {pids[0]}\) ended \(signal SIGKILL\) with 0 connection\(s\) open; "
-                     "starting another$")
+    # the supervisor numbers it as the worker numbered itself
+    running.wait_for(rf"worker {NUMBERS[pids[0]]} \(pid {pids[0]}\) ended \(signal SIGKILL\) with 0 "
+                     r"connection\(s\) open; starting another$")
     (replacement,) = started(running, 1)
     assert replacement not in pids
     for i in range(10):
