@@ -18,11 +18,16 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
 
+def default_config() -> str:
+    """The configuration used when no ``-c`` is given."""
+    return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+
+
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
-        default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+        default=default_config(),
         metavar="FILE",
         help=f"configuration file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})",
     )
@@ -65,3 +70,25 @@ def read_hidden(prompt: str) -> str | None:
     if data.endswith("\r\n"):
         return data[:-2]
     return data.removesuffix("\n")
+
+
+def read_password(prompt: str) -> str | None:
+    """A login password: as :func:`read_hidden` on a terminal; from stdin, one line, or
+    the same line twice (the ``passwd`` convention, ``printf 'pw\\npw\\n' | ...``).
+    ``None`` when the two differ. A password is one line: no line breaks in it."""
+    if sys.stdin.isatty():
+        return read_hidden(prompt)
+    lines = sys.stdin.read().splitlines()
+    if len(lines) == 2:
+        return lines[0] if lines[0] == lines[1] else None
+    if len(lines) > 2:
+        raise PasswordLines(len(lines))
+    return lines[0] if lines else ""
+
+
+class PasswordLines(ValueError):
+    """More than two lines on stdin: not a password given once or twice."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} lines on stdin: give the password on one line, or twice on two")
+

@@ -18,7 +18,7 @@ from mailward.cli import (
     store_cmd,
     user_cmd,
 )
-from mailward.cli.common import EXIT_USAGE
+from mailward.cli.common import EXIT_USAGE, default_config
 
 # each module adds its subcommands with register(subparsers)
 COMMANDS = (init_cmd, config_cmd, serve_cmd, cert_cmd, secret_cmd, store_cmd, domain_cmd, user_cmd,
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A secure all-in-one mail server.",
     )
     parser.add_argument("--version", action="version", version=f"mailward {__version__}")
+    # `mailward -c FILE user list` as well as `mailward user list -c FILE`
+    parser.add_argument("-c", "--config", dest="config_before", metavar="FILE", default=None,
+                        help="configuration file, for any command (also accepted after it)")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.register(subparsers)
@@ -40,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = args.config_before
+    if before is not None and not hasattr(args, "config"):
+        parser.error("-c: this command reads no configuration file")
+    if before is not None:
+        after = args.config
+        if after != default_config() and after != before:
+            parser.error(f"two configuration files given: {before} and {after}")
+        args.config = before
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

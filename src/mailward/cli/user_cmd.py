@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from mailward.auth.accounts import AccountService, names
-from mailward.cli.common import EXIT_OK, fail, print_usage, read_hidden
+from mailward.cli.common import EXIT_OK, PasswordLines, fail, print_usage, read_password
 from mailward.cli.service import CommandFailed, add_command, with_service
 from mailward.config import Config
 
@@ -77,7 +77,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _new_password(address: str) -> str:
-    password = read_hidden(f"password for {address}")
+    try:
+        password = read_password(f"password for {address}")
+    except PasswordLines as exc:
+        raise CommandFailed(f"{exc}; nothing was changed") from None
     if password is None:
         raise CommandFailed("the two passwords differ; nothing was changed")
     if not password:

@@ -48,6 +48,13 @@ def test_domains_users_aliases(config: str, tmp_path: Path) -> None:
     assert "alice@example.org\t0 B of 1.0 GiB, 0 message(s)\tAlice" in listing
     assert "bob@example.org" in listing
     ok("user", "passwd", "alice@example.org", *c, stdin="another password\n")
+    # the passwd convention: the password twice, on two lines
+    ok("user", "passwd", "alice@example.org", *c, stdin="twice given\ntwice given\n")
+    assert "differ" in refused("user", "passwd", "alice@example.org", *c, stdin="one\ntwo\n").stderr
+    assert "3 lines on stdin" in refused("user", "passwd", "alice@example.org", *c, stdin="a\nb\nc\n").stderr
+    # -c before the command as well as after it
+    assert "alice@example.org" in ok("-c", config, "user", "list")
+    assert "two configuration files" in refused("-c", config, "user", "list", "-c", "/nonexistent").stderr
     assert "disabled" in ok("user", "disable", "bob@example.org", *c)
     assert "DISABLED" in ok("user", "list", "example.org", *c)
     ok("user", "enable", "bob@example.org", *c)
