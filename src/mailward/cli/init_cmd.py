@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         values["user"] = args.user
     text = render(values, _listeners(args.dev_ports), header=_header(config_path))
 
-    files.make_dir(config_path.parent)
+    # a directory init makes for the config is root's, with the server's group, which
+    # must pass through it (the data directory sits inside it with --dir)
+    files.make_dir(config_path.parent, gid=gid)
     files.make_dir(data_dir, uid=uid, gid=gid)
     # the config holds no secrets (those are sealed): root owns it, the server's group reads it
     files.write_atomic(config_path, text.encode(), CONFIG_MODE, owner=(-1, gid))

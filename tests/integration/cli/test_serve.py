@@ -137,6 +137,17 @@ def test_serve_as_unprivileged_user(open_tmp: Path) -> None:
         running.stop()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user")
+def test_init_with_a_user_makes_a_layout_that_passes_its_check(open_tmp: Path) -> None:
+    target = open_tmp / "site"  # made by init, as root, for nobody
+    result = mailward("init", "--dir", str(target), "--user", "nobody", "--dev-ports")
+    assert result.returncode == 0, result.stderr
+    assert (target.stat().st_uid, target.stat().st_mode & 0o777) == (0, 0o750)
+    assert target.stat().st_gid == 65534  # nogroup: the server passes through to its data
+    check = mailward("config", "check", "-c", str(target / "mailward.toml"))
+    assert "data_dir" not in check.stdout + check.stderr, check.stdout + check.stderr
+
+
 def test_serve_implicit_tls_with_the_init_certificate(tmp_path: Path) -> None:
     import ssl
 
