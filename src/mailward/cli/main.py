@@ -11,6 +11,7 @@ from mailward.cli import (
     auth_cmd,
     cert_cmd,
     config_cmd,
+    control_cmd,
     domain_cmd,
     init_cmd,
     secret_cmd,
@@ -21,8 +22,8 @@ from mailward.cli import (
 from mailward.cli.common import EXIT_USAGE, default_config
 
 # each module adds its subcommands with register(subparsers)
-COMMANDS = (init_cmd, config_cmd, serve_cmd, cert_cmd, secret_cmd, store_cmd, domain_cmd, user_cmd,
-            auth_cmd)
+COMMANDS = (init_cmd, config_cmd, serve_cmd, control_cmd, cert_cmd, secret_cmd, store_cmd, domain_cmd,
+            user_cmd, auth_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

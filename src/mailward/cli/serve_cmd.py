@@ -18,6 +18,7 @@ from mailward.auth.throttle import Throttle
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
 from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
+from mailward.server import pidfile
 from mailward.server.app import ReloadReport, Server, TlsFactory
 from mailward.server.counts import Counts, SharedCounts
 from mailward.server.preflight import preflight, secret_source, tls_prefix
@@ -85,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
         for sock in sockets.values():
             sock.close()
         return EXIT_PROBLEMS
+    record = pidfile.write(config.data_dir)  # for `mailward reload`, `stop` and `config check`
+    try:
+        return _run_bound(loaded, sockets, args.config)
+    finally:
+        pidfile.remove(record)
+
+
+def _run_bound(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str) -> int:
+    config = loaded.config
     if config.user:
         _preload_store_backend(config)
         drop_to(config.user)
@@ -95,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     # TLS connection, implicit or STARTTLS, goes through start_tls.
     count = config.worker_count
     if count == 1:
-        return asyncio.run(serve(loaded, sockets, args.config, tls_factory(config), salt_key))
-    return _serve_workers(loaded, sockets, args.config, count, salt_key)
+        return asyncio.run(serve(loaded, sockets, config_path, tls_factory(config), salt_key))
+    return _serve_workers(loaded, sockets, config_path, count, salt_key)
 
 
 # Collect the youngest generation after this many new container objects, not 700: a

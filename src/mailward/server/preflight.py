@@ -15,7 +15,8 @@ from mailward.config import Config, Problem, Severity
 from mailward.config.access import Identity, Want, check
 from mailward.config.store import check_store
 from mailward.secrets import LazySecrets, SecretPaths
-from mailward.server.sockets import BindError, bind
+from mailward.server import pidfile
+from mailward.server.sockets import BindError, bind, holders_of
 from mailward.tls.checks import check_tls, pairs_of
 
 Check = Callable[[Config, Identity], Iterable[Problem]]
@@ -91,11 +92,18 @@ def check_listeners(config: Config, who: Identity) -> Iterable[Problem]:
 
 
 def check_ports(config: Config, who: Identity) -> Iterable[Problem]:
-    """Bind every listener's address and let go again; only for ``config check``."""
+    """Bind every listener's address and let go again; only for ``config check``. A port
+    held by the server running from this data directory is no problem: a check before
+    ``mailward reload`` is what the admin wants."""
+    server = pidfile.running(config.data_dir)
+    ours = pidfile.family(server) if server is not None else set()
     for index, listener in enumerate(config.listener):
         try:
             bind(listener.bind, f"listener[{index}].address").close()
         except BindError as exc:
+            holders = holders_of(listener.bind.port) if ours else None
+            if holders and {pid for pid, _ in holders} <= ours:
+                continue  # this server's own port
             yield exc.problem
 
 

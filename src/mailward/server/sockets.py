@@ -68,6 +68,18 @@ def explain(address: Address, key: str, exc: OSError) -> Problem:
 
 def _holder(port: int) -> str:
     """Best effort: ``pid 123 (postfix)`` for the process listening on ``port``."""
+    holders = holders_of(port)
+    if holders is None:
+        return ""
+    if not holders:
+        return "another process"
+    pid, name = holders[0]
+    return f"pid {pid} ({name})"
+
+
+def holders_of(port: int) -> list[tuple[int, str]] | None:
+    """The processes (pid, name) with a socket listening on ``port``; ``None`` when no
+    listening socket was found at all (an empty list: found, but not whose)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -80,16 +92,15 @@ def _holder(port: int) -> str:
             if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])
     if not inodes:
-        return ""
+        return None
     targets = {f"socket:[{inode}]" for inode in inodes}
+    found: list[tuple[int, str]] = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in targets:
-                    name = (proc / "comm").read_text().strip()
-                    return f"pid {proc.name} ({name})"
+            if any(os.readlink(fd) in targets for fd in (proc / "fd").iterdir()):
+                found.append((int(proc.name), (proc / "comm").read_text().strip()))
         except OSError:
             continue
-    return "another process"
+    return sorted(found)

@@ -70,6 +70,32 @@ def test_serve_reload_and_stop(served: tuple[Running, Path], tmp_path: Path) -> 
     assert running.wait() == 0
 
 
+def test_check_reload_and_stop_the_running_server(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    with socket.socket() as probe:  # a fixed port, so that the check binds the server's own
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    write(config, listener().replace("127.0.0.1:0", f"127.0.0.1:{port}"), tmp_path)
+    running = Running("serve", "-c", str(config))
+    try:
+        pid = int(running.wait_for(r"mailward started \(pid (\d+)\)").group(1))
+        assert (tmp_path / "mailward.pid").read_text() == f"{pid}\n"
+        # its own ports are no problem to a check before a reload
+        check = mailward("config", "check", "-c", str(config))
+        assert check.returncode == 0 and "in use" not in check.stdout + check.stderr, check.stdout + check.stderr
+        reload = mailward("reload", "-c", str(config))
+        assert reload.returncode == 0 and f"pid {pid}" in reload.stdout
+        running.wait_for(r"reload: applied: nothing changed")
+        stop = mailward("stop", "-c", str(config))
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stderr
+        assert running.wait() == 0
+        assert not (tmp_path / "mailward.pid").exists()
+        again = mailward("reload", "-c", str(config))
+        assert again.returncode == 1 and "no server is running" in again.stderr
+    finally:
+        running.stop()
+
+
 def test_second_signal_closes_connections_at_once(served: tuple[Running, Path]) -> None:
     running, _ = served
     port = int(running.wait_for(r"on 127\.0\.0\.1:(\d+)").group(1))
