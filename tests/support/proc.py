@@ -54,9 +54,9 @@ def mailward(
 class Running:
     """A ``mailward serve`` in the background whose log lines can be awaited."""
 
-    def __init__(self, *args: str, user: str | None = None) -> None:
+    def __init__(self, *args: str, user: str | None = None, umask: int | None = None) -> None:
         self.proc = subprocess.Popen(
-            command(args, user=user),
+            command(args, umask=umask, user=user),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

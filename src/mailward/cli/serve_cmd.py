@@ -8,9 +8,9 @@ import gc
 import importlib
 import logging
 import os
+import pwd
 import signal
 import socket
-import sys
 from typing import Any
 
 from mailward.auth.accounts import server_salt_key
@@ -18,9 +18,10 @@ from mailward.auth.throttle import Throttle
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
 from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
-from mailward.server import pidfile
+from mailward.server import logs, pidfile
 from mailward.server.app import ReloadReport, Server, TlsFactory
 from mailward.server.counts import Counts, SharedCounts
+from mailward.server.logs import setup_logging
 from mailward.server.preflight import preflight, secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
@@ -56,22 +57,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def setup_logging(level: str, worker: int | None = None) -> None:
-    """Log to stderr; a worker process (numbered from 1) says which one it is, since
-    several processes share that stream and each logs its own connections."""
-    handler = logging.StreamHandler(sys.stderr)
-    tag = "" if worker is None else f" (worker {worker})"
-    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s"))
-    root = logging.getLogger("mailward")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-
-
 def run(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     config = loaded.config
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, log_file=config.log_file, syslog=config.syslog)
     problems = [loaded.locate(p) for p in preflight(config)]
     for problem in problems:
         (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
@@ -97,6 +86,8 @@ def _run_bound(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_p
     config = loaded.config
     if config.user:
         _preload_store_backend(config)
+        entry = pwd.getpwnam(config.user)
+        logs.give_log_file(config.log_file, entry.pw_uid, entry.pw_gid)
         drop_to(config.user)
     salt_key = server_salt_key(config)  # once: every worker hands out the same salts
     _tune_gc()
@@ -147,7 +138,7 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         links = PeerLinks(count) if config.store.backend == "sqlite" else None
 
         def work(worker: WorkerContext) -> int:
-            setup_logging(config.log_level, worker.index + 1)
+            setup_logging(config.log_level, worker.index + 1, log_file=config.log_file, syslog=config.syslog)
             mine = counts.for_worker(worker.index)
             peers = links.for_worker(worker.index) if links is not None else None
             return asyncio.run(serve(loaded, sockets, config_path, factory, salt_key, worker, mine, peers))
@@ -256,6 +247,7 @@ async def _run_server(
         stop.set()
 
     def on_reload() -> None:
+        logs.reopen()  # logrotate moved the file: the lines from here on go to the new one
         new = _reread(config_path)
         if new is not None:
             _log_report(server.reload(new))

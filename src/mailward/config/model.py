@@ -23,6 +23,13 @@ ScramPlus = Literal["on-request", "advertised"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error"]
 
 
+def _check_log_file(value: str) -> tuple[str, str] | None:
+    if value and not value.startswith("/"):
+        return (f'"{value}" is not an absolute path',
+                'write the whole path, e.g. "/var/log/mailward/mailward.log"')
+    return None
+
+
 @dataclass(frozen=True)
 class ProtocolRules:
     """What a protocol accepts in a listener; given to the loader by the server.
@@ -162,6 +169,16 @@ class Config:
         "info",
         "trace | debug | info | warning | error. trace adds protocol transcripts (AUTH data "
         "masked, message contents left out).",
+    )
+    log_file: str = setting(
+        "",
+        "A file to log to instead of stderr, created 0640 for the server's user; reopened "
+        "when logrotate moves it and on SIGHUP (its directory must be writable by that user "
+        "for the new file). Empty: stderr, which systemd's journal takes.",
+        check=_check_log_file,
+    )
+    syslog: bool = setting(
+        False, "Also log to syslog (facility mail, through /dev/log, which journald reads too)."
     )
     workers: int = setting(
         0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,33 @@ def test_check_reload_and_stop_the_running_server(tmp_path: Path) -> None:
         assert not (tmp_path / "mailward.pid").exists()
         again = mailward("reload", "-c", str(config))
         assert again.returncode == 1 and "no server is running" in again.stderr
+    finally:
+        running.stop()
+
+
+def _wait_in(path: Path, text: str) -> None:
+    deadline = time.monotonic() + 20
+    while not (path.exists() and text in path.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never reached {path}"
+        time.sleep(0.05)
+
+
+def test_log_file_is_reopened_after_rotation(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    log_file = tmp_path / "mailward.log"
+    write(config, listener(), tmp_path)
+    config.write_text(f'log_file = "{log_file}"\n' + config.read_text())
+    running = Running("serve", "-c", str(config), umask=0o000)
+    try:
+        _wait_in(log_file, "mailward started")
+        assert log_file.stat().st_mode & 0o777 == 0o640  # whatever the umask
+        log_file.rename(tmp_path / "mailward.log.1")  # what logrotate does
+        running.signal(signal.SIGHUP)
+        _wait_in(log_file, "reload: applied: nothing changed")
+        assert "reload:" not in (tmp_path / "mailward.log.1").read_text()
+        running.signal(signal.SIGTERM)
+        assert running.wait() == 0
+        _wait_in(log_file, "stopped")
     finally:
         running.stop()
 
