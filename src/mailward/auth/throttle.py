@@ -12,8 +12,8 @@ Pure logic over a pluggable counter backend and an injectable clock. Each addres
 
 A success deletes the account's counter (unless it is blocked: a known address may
 log in during an account's block, which still holds for everyone else) and ends the
-address's streak, but not its failures: an attacker holding one valid account cannot log in to it now and then
-to keep guessing others from the same address. Addresses in the allowlist are never
+address's streak, but not its failures: an attacker holding one valid account cannot
+log in to it now and then to keep guessing others from the same address. Addresses in the allowlist are never
 delayed, refused or counted.
 
 A success also makes the address *known* to the account for ``known_address_ttl``
@@ -176,13 +176,12 @@ class Throttle:
             keys.append((self.user_key(username), "user"))
         return keys
 
-    async def _known(self, peer_ip: str, username: str | None) -> bool:
+    async def _known(self, ip_key: str, username: str, now: float) -> bool:
         """Has this address logged in to this account within ``known_address_ttl``?"""
-        ip = self.ip_key(peer_ip)
-        if ip is None or not username or not self.settings.known_address_ttl:
+        if not self.settings.known_address_ttl:
             return False
-        record = await self.backend.get(self.known_key(ip, username))
-        return self._live(record, "known", self.clock()) is not None
+        record = await self.backend.get(self.known_key(ip_key, username))
+        return self._live(record, "known", now) is not None
 
     # --- decisions -------------------------------------------------------------
 
@@ -214,9 +213,9 @@ class Throttle:
         """Whether (and after what delay) to check an attempt from ``peer_ip`` for ``username``."""
         now = self.clock()
         delay = 0.0
-        known = await self._known(peer_ip, username)
-        for key, kind in self._keys(peer_ip, username):
-            if kind == "user" and known:
+        keys = self._keys(peer_ip, username)
+        for key, kind in keys:
+            if kind == "user" and username and await self._known(keys[0][0], username, now):
                 continue  # the owner's own address: guesses from elsewhere do not hold it back
             counter = self._live(await self.backend.get(key), kind, now)
             if counter is None:
@@ -326,7 +325,6 @@ class Throttle:
             return await self.backend.delete(f"ip:{ipaddress.ip_network(ip_or_user, strict=False)}")
         key = self.ip_key(ip_or_user)
         return key is not None and await self.backend.delete(key)
-
 
 
 def _kind(key: str) -> Kind:

@@ -12,6 +12,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from mailward import files
+
 NAME = "mailward.pid"
 
 
@@ -22,10 +24,7 @@ def path_in(data_dir: str | os.PathLike[str]) -> Path:
 def write(data_dir: str | os.PathLike[str]) -> Path:
     """Record this process as the running server; the path, for :func:`remove`."""
     path = path_in(data_dir)
-    tmp = path.with_name(f".{NAME}.{os.getpid()}")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    files.write_atomic(path, f"{os.getpid()}\n".encode(), 0o644)
     return path
 
 
