@@ -165,10 +165,25 @@ def test_external_with_a_registered_client_certificate(env: SmtpEnv) -> None:
         send_and_check(env, client)
 
 
-def test_external_with_an_unregistered_certificate(env: SmtpEnv) -> None:
+def test_external_after_starttls_with_a_registered_client_certificate(env: SmtpEnv) -> None:
+    with env.smtp("submission") as client:
+        client.starttls(context=env.tls_context(client_cert=env.client_cert))
+        client.ehlo()
+        assert "EXTERNAL" in mechanisms(client)
+        assert client.docmd("AUTH", "EXTERNAL =") == (235, b"2.7.0 Authentication successful")
+
+
+def test_external_is_not_offered_for_a_certificate_that_verifies_but_is_not_registered(
+    env: SmtpEnv,
+) -> None:
     with env.smtps(client_cert=env.stranger_cert) as client:
         client.ehlo()
-        assert client.docmd("AUTH", "EXTERNAL =") == (535, b"5.7.8 Authentication credentials invalid")
+        assert mechanisms(client) == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
+        assert client.docmd("AUTH", "EXTERNAL =")[0] == 504
+    with env.smtp("submission") as client:
+        client.starttls(context=env.tls_context(client_cert=env.stranger_cert))
+        client.ehlo()
+        assert "EXTERNAL" not in mechanisms(client)
     with env.smtps() as client:  # no certificate: not offered, not accepted
         client.ehlo()
         assert "EXTERNAL" not in mechanisms(client)

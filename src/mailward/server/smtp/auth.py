@@ -49,6 +49,7 @@ class SessionAuth:
         self._auth = auth
         self._log = log
         self._binding: bytes | None = None
+        self._registered: str | None = None  # the client certificate's fingerprint, if registered
         self._exchange: SaslExchange | None = None
         self._success: Success | None = None  # sent as a last 334, waiting for the empty answer
         self.account: Account | None = None
@@ -58,18 +59,34 @@ class SessionAuth:
         """After a handshake: a new channel binding, and nothing known from before (RFC 3207 4.2)."""
         ssl_object = self._conn.ssl_object
         self._binding = tls_exporter(ssl_object) if ssl_object is not None else None
+        self._registered = None
         self._exchange = None
         self._success = None
         self.account = None
 
-    def facts(self) -> ConnectionFacts:
+    async def identify_certificate(self) -> None:
+        """After a handshake: EXTERNAL is offered only for a verified client certificate
+        that is registered to an enabled account, as the README says; a certificate that
+        merely verifies against the listener's CA is not enough."""
         tls = self._conn.tls
         certificate = tls.client_certificate if tls is not None else None
+        if certificate is None:
+            return
+        try:
+            owner = await self._auth.lookup.account_for_certificate(certificate.sha256)
+        except Exception as exc:  # the store is down: no EXTERNAL, the other mechanisms stay
+            self._log.warning("client certificate lookup failed (%s): EXTERNAL not offered", exc)
+            return
+        if owner is not None:
+            self._registered = certificate.sha256
+
+    def facts(self) -> ConnectionFacts:
+        tls = self._conn.tls
         return ConnectionFacts(
             plaintext_login=self._conn.listener.plaintext_login,
             tls_active=tls is not None,
             channel_binding=self._binding,
-            client_fingerprint=certificate.sha256 if certificate is not None else None,
+            client_fingerprint=self._registered,
             advertise_plus=self._conn.listener.scram_plus == "advertised",
         )
 

@@ -90,6 +90,9 @@ class SmtpSession:
 
     async def run(self) -> None:
         try:
+            if self.submission and self.conn.tls is not None:  # implicit TLS
+                await self.auth.identify_certificate()
+                self.core.facts = self.facts()
             await self._loop()
         finally:
             await self._drop_message()
@@ -137,6 +140,8 @@ class SmtpSession:
         self.log.debug("STARTTLS: %s", tls)
         self.hello = None
         self.auth.tls_changed()
+        if self.submission:
+            await self.auth.identify_certificate()
         self.core.tls_started(self.facts())
 
     async def _handle(self, event: Event) -> None:
