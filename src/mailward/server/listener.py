@@ -9,6 +9,7 @@ an outcome, and logs one line per connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -26,9 +27,14 @@ from mailward.server.connection import (
     _Stream,
 )
 from mailward.server.counts import Counts, LocalCounts
+from mailward.server.ratelog import RateLimitedLog
 from mailward.server.registry import Handler, ProtocolSpec
 
 log = logging.getLogger("mailward.connection")
+_ratelog = RateLimitedLog(log)
+
+_ACCEPT_BATCH = 64  # connections taken per wake-up, so that one listener cannot starve the rest
+_ACCEPT_PAUSE = 1.0  # seconds without accepting after EMFILE, ENFILE, ENOBUFS or ENOMEM
 
 
 class Listener:
@@ -47,7 +53,10 @@ class Listener:
         self.spec = spec
         self.handler = handler
         self.tls_source = tls_source
-        self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accept_pause: asyncio.TimerHandle | None = None
+        self._scratch = bytearray(READ_CHUNK)  # every connection's reads land here first
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: set[Connection] = set()
         self._counts: Counts = counts if counts is not None else LocalCounts()
@@ -72,13 +81,94 @@ class Listener:
         loop = asyncio.get_running_loop()
         host, port = sock.getsockname()[:2]
         self._sockname = (str(host), int(port))
-        scratch = bytearray(READ_CHUNK)  # every connection's reads land here first
-        self._server = await loop.create_server(lambda: _Stream(self._accepted, scratch), sock=sock)
+        sock.setblocking(False)
+        self._sock = sock
+        self._loop = loop
+        self._resume_accepting()
 
-    def _accepted(self, stream: _Stream) -> None:
+    # --- accepting -------------------------------------------------------------------
+    # Our own accept loop rather than loop.create_server: a connection is counted in the
+    # same step that accepts it (the supervisor's "ended with N connection(s) open" and
+    # the per-address limit see every connection the kernel handed over, not only those
+    # the event loop got round to), and a refused one is answered and closed on the raw
+    # socket without a transport ever being made for it.
+
+    def _resume_accepting(self) -> None:
+        self._accept_pause = None
+        if self._sock is not None and self._loop is not None:
+            self._loop.add_reader(self._sock.fileno(), self.accept_waiting)
+
+    def accept_waiting(self) -> int:
+        """Take the connections waiting in the backlog (at most a batch), each counted or
+        refused in this same step; how many were taken."""
+        assert self._sock is not None and self._loop is not None
+        taken = 0
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                client, address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionAbortedError:  # the client gave up while it waited in the backlog
+                continue
+            except OSError as exc:  # out of descriptors or memory: let the backlog wait
+                _ratelog.warning(
+                    f"accept-{self.name}-{exc.errno}",
+                    f"listener {self.name} cannot accept connections ({exc.strerror or exc}):"
+                    f" pausing {_ACCEPT_PAUSE:.0f} s",
+                )
+                self._loop.remove_reader(self._sock.fileno())
+                self._accept_pause = self._loop.call_later(_ACCEPT_PAUSE, self._resume_accepting)
+                break
+            self._take(client, (str(address[0]), int(address[1])))
+            taken += 1
+        return taken
+
+    def _take(self, client: socket.socket, peer: tuple[str, int]) -> None:
+        refusal = self._counts.admit(self._index, peer[0], self.settings.limits)
+        if refusal:
+            self._refuse(client, peer, refusal)
+            return
+        assert self._loop is not None
+        task = self._loop.create_task(self._connect(client, peer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _refuse(self, client: socket.socket, peer: tuple[str, int], refusal: str) -> None:
+        started = time.monotonic()
+        sent = 0
+        if self.settings.tls != "implicit":  # a TLS client could not read a plaintext reply
+            with contextlib.suppress(OSError):
+                client.setblocking(False)
+                sent = client.send(self.spec.busy_reply)
+        client.close()
+        conn_id = f"{random.getrandbits(40):010x}"
+        self._log_line(conn_id, peer, "no", started, 0, sent, refusal)
+
+    async def _connect(self, client: socket.socket, peer: tuple[str, int]) -> None:
+        assert self._loop is not None
+        made: list[Connection] = []
+
+        def forget() -> None:
+            if not made:  # never became a Connection: nobody else releases its count
+                client.close()
+                self._counts.release(self._index, peer[0])
+
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: _Stream(lambda stream: made.append(self._accepted(stream, peer)), self._scratch),
+                client,
+            )
+        except Exception as exc:  # the client went away before the transport was made
+            forget()
+            log.debug("connection from %s:%d lost at accept: %s", *peer, exc)
+            return
+        except BaseException:
+            forget()
+            raise
+        await self._run(made[0])
+
+    def _accepted(self, stream: _Stream, peer: tuple[str, int]) -> Connection:
         assert stream.transport is not None
-        peername = stream.transport.get_extra_info("peername") or ("?", 0)
-        peer = (str(peername[0]), int(peername[1]))
         conn_id = f"{random.getrandbits(40):010x}"  # a name for logs: no secret, no syscall
         conn = Connection(
             stream,
@@ -92,20 +182,11 @@ class Listener:
             # the ClientHello may arrive before the handshake starts: leave it in the
             # socket for the TLS layer, not in the plaintext buffer start_tls discards
             stream.transport.pause_reading()
-        refusal = self._counts.admit(self._index, peer[0], self.settings.limits)
-        if refusal:
-            if self.settings.tls != "implicit":  # a TLS client could not read a plaintext reply
-                conn.write(self.spec.busy_reply)
-            conn.close()
-            self._log_end(conn, time.monotonic(), refusal)
-            return
         self._connections.add(conn)
         conn.when_ended(lambda: self._counts.release(self._index, peer[0]))
         if self._stopping:
             conn.request_stop()
-        task = asyncio.get_running_loop().create_task(self._run(conn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        return conn
 
     async def _run(self, conn: Connection) -> None:
         started = time.monotonic()
@@ -143,17 +224,16 @@ class Listener:
             self._log_end(conn, started, outcome)
 
     def _log_end(self, conn: Connection, started: float, outcome: str) -> None:
+        self._log_line(conn.id, conn.peer, conn.tls or "no", started, conn.bytes_in, conn.bytes_out, outcome)
+
+    def _log_line(
+        self, conn_id: str, peer: tuple[str, int], tls: object, started: float, bytes_in: int,
+        bytes_out: int, outcome: str,
+    ) -> None:
         log.info(
             "conn=%s listener=%s peer=%s:%d tls=%s duration=%.3fs in=%d out=%d outcome=%s",
-            conn.id,
-            self.name,
-            conn.peer[0],
-            conn.peer[1],
-            conn.tls or "no",
-            time.monotonic() - started,
-            conn.bytes_in,
-            conn.bytes_out,
-            outcome,
+            conn_id, self.name, peer[0], peer[1], tls, time.monotonic() - started, bytes_in,
+            bytes_out, outcome,
         )
 
     def hurry(self) -> None:
@@ -161,8 +241,14 @@ class Listener:
             task.cancel()
 
     def stop_accepting(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accept_pause is not None:
+            self._accept_pause.cancel()
+            self._accept_pause = None
+        if self._sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()  # this process's descriptor: the other workers keep theirs
+            self._sock = None
 
     async def stop(self, grace: float) -> None:
         """Stop accepting; give open connections ``grace`` seconds; then close the rest."""
@@ -175,5 +261,3 @@ class Listener:
         self.hurry()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5.0)
-        if self._server is not None:
-            await self._server.wait_closed()
