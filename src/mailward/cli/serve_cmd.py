@@ -205,8 +205,10 @@ async def serve(
     """The server in this process: all of it, or one ``worker`` of several."""
     # opened after privileges were dropped, so that the files it creates are the service user's
     try:
+        # a worker's store was migrated by the supervisor; not migrating again lets a worker
+        # started while the store is not writable start, and take mail once it is again
         services = await open_services(loaded.config, salt_key, secret_resolver(loaded.config),
-                                       exclusive=worker is None, peers=peers)
+                                       exclusive=worker is None, peers=peers, migrate=worker is None)
     except StartupError as exc:
         log.error("%s: %s", loaded.file, exc)
         for sock in sockets.values():

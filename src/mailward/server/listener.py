@@ -16,6 +16,7 @@ import socket
 import time
 
 from mailward.config.model import ListenerSettings
+from mailward.ratelog import RateLimitedLog
 from mailward.server.connection import (
     READ_CHUNK,
     Connection,
@@ -27,7 +28,6 @@ from mailward.server.connection import (
     _Stream,
 )
 from mailward.server.counts import Counts, LocalCounts
-from mailward.server.ratelog import RateLimitedLog
 from mailward.server.registry import Handler, ProtocolSpec
 
 log = logging.getLogger("mailward.connection")

@@ -39,14 +39,16 @@ def services_for(config: Config, store: Store, salt_key: bytes) -> Services:
 
 async def open_services(
     config: Config, salt_key: bytes, resolve_secret: Callable[[str], str] = no_secrets, *,
-    exclusive: bool = True, peers: PeerFeed | None = None,
+    exclusive: bool = True, peers: PeerFeed | None = None, migrate: bool = True,
 ) -> Services:
     """Open the store the config names and build the services; :class:`StartupError` if it cannot.
 
     ``exclusive=False``: the caller holds the embedded store's lock already (the
     supervisor of several workers does, for all of them). ``peers``: the embedded
-    store's change feed to the other workers."""
-    store = await open_service_store(config, resolve_secret, exclusive=exclusive, peers=peers)
+    store's change feed to the other workers. ``migrate=False``: the supervisor migrated
+    it before the workers started."""
+    store = await open_service_store(config, resolve_secret, exclusive=exclusive, peers=peers,
+                                     migrate=migrate)
     try:
         return services_for(config, store, salt_key)
     except BaseException:
@@ -56,12 +58,12 @@ async def open_services(
 
 async def open_service_store(
     config: Config, resolve_secret: Callable[[str], str] = no_secrets, *, exclusive: bool = True,
-    peers: PeerFeed | None = None,
+    peers: PeerFeed | None = None, migrate: bool = True,
 ) -> Store:
     """Open (and migrate) the store the config names; :class:`StartupError` says why not."""
     try:
         return await open_store(config.store, config.data_dir, resolve_secret, exclusive=exclusive,
-                                peers=peers)
+                                peers=peers, migrate=migrate)
     except StoreError as exc:
         raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
     except (OSError, sqlite3.Error) as exc:

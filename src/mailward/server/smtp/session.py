@@ -36,8 +36,8 @@ from mailward.protocols.smtp.events import (
     StartTls,
 )
 from mailward.protocols.smtp.replies import Reply
+from mailward.ratelog import RateLimitedLog
 from mailward.server.connection import Connection, ConnectionLog
-from mailward.server.ratelog import RateLimitedLog
 from mailward.server.services import Services
 from mailward.server.smtp.auth import SessionAuth
 from mailward.server.smtp.envelope import SUBMISSION, Envelope, EnvelopePolicy

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mailward.ratelog import RateLimitedLog
 from mailward.store.feed import FeedHub, HubSubscription
 from mailward.store.interface import ChangeEvent, StoreFull, StoreUnavailable
 from mailward.store.sql import dialect, schema
@@ -56,6 +57,7 @@ from mailward.store.sql.store import SqlStore
 from mailward.store.sqlite.peers import PeerFeed
 
 log = logging.getLogger(__name__)
+_ratelog = RateLimitedLog(log)
 T = TypeVar("T")
 DB_NAME = "store.sqlite3"
 _MAX_BATCH = 512
@@ -125,6 +127,21 @@ def full(exc: BaseException) -> StoreFull | None:
     return None
 
 
+# SQLite's primary result codes that say the database file cannot be written now (a
+# read-only mount or file, a permission taken away, an I/O error): the connection that
+# met one is not used again, since SQLite keeps a connection opened read-only so for good
+_NOT_WRITABLE = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
+                           sqlite3.SQLITE_PERM})
+
+
+def not_writable(exc: BaseException) -> bool:
+    """``exc`` says the store's files cannot be written now."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _NOT_WRITABLE
+    return isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def _is_busy(exc: BaseException) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED: another connection holds a lock; worth waiting for."""
     return isinstance(exc, sqlite3.OperationalError) and (
@@ -181,14 +198,46 @@ class SqliteStore(SqlStore):
         return store
 
     def _start(self) -> None:
+        """Open the files. A store opened shared (a worker of several, the admin commands)
+        opens even when its files cannot be written now (a read-only mount, say): writes
+        then fail with :class:`StoreUnavailable`, and each batch tries to open the writing
+        connection again, so that the store takes writes again by itself once it can."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)  # the WAL and shm files follow the umask; the directory guards them
-        if self.exclusive:
-            self._lock_fd = lock_store(self.directory)
-        self._write_lock = os.open(self.directory / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._writer = connect(self.path, wait=False)
-        os.chmod(self.path, 0o600)
-        self._looker = connect(self.path, readonly=True, wait=False)
+        try:
+            # the WAL and shm files follow the umask; the directory guards them
+            os.chmod(self.directory, 0o700)
+            if self.exclusive:
+                self._lock_fd = lock_store(self.directory)
+            self._write_lock = os.open(self.directory / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._writer = connect(self.path, wait=False)
+            os.chmod(self.path, 0o600)
+        except (OSError, sqlite3.Error) as exc:
+            if self.exclusive or not not_writable(exc):
+                raise
+            self._close_writer()
+            _ratelog.warning("not-writable", f"the store at {self.path} is not writable now ({exc}): "
+                             "mail is answered 4xx until it is, and taken again by itself after that")
+        with contextlib.suppress(sqlite3.Error):  # point reads fall back to the reader threads
+            self._looker = connect(self.path, readonly=True, wait=False)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.close()
+            self._writer = None
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """The writing connection, opened again after the store was not writable (off the loop)."""
+        if self._write_lock < 0:
+            self._write_lock = os.open(self.directory / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        conn = connect(self.path, wait=False)
+        try:
+            _begin(conn)  # a connection SQLite opened read-only fails here, not at connect
+            conn.execute("ROLLBACK")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
         return await self._write(lambda ctx: schema.migrate("sqlite", upto), bulk=True)
@@ -216,9 +265,19 @@ class SqliteStore(SqlStore):
             self._batches = None
 
     async def _commit_batch(self) -> None:
-        conn = self._writer
-        assert conn is not None
         loop = asyncio.get_running_loop()
+        if self._writer is None:
+            try:
+                self._writer = await loop.run_in_executor(self._io, self._open_writer)
+            except (OSError, sqlite3.Error) as exc:
+                _ratelog.warning("not-writable", f"the store at {self.path} is not writable: {exc}")
+                failure = StoreUnavailable(f"the store is not writable: {exc}")
+                for job in self._take_batch():
+                    if not job.future.done():
+                        job.future.set_exception(failure)
+                return
+            log.warning("the store at %s is writable again", self.path)
+        conn = self._writer
         batch: list[_Job] = []
         results: list[Any] = []
         errors: list[BaseException | None] = []
@@ -262,12 +321,17 @@ class SqliteStore(SqlStore):
                 _unlock(self._write_lock)
         except Exception as exc:
             failure = full(exc) or StoreUnavailable(f"commit failed: {exc}")
-            if not isinstance(failure, StoreFull):  # a full disk: the writers' callers say so
+            if not_writable(exc):  # a known condition: one line now and then, no traceback
+                _ratelog.warning("not-writable", f"the store at {self.path} is not writable: {exc}")
+                failure = StoreUnavailable(f"the store is not writable: {exc}")
+            elif not isinstance(failure, StoreFull):  # a full disk: the writers' callers say so
                 log.exception("sqlite commit failed")
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     await loop.run_in_executor(self._io, conn.execute, "ROLLBACK")
             _unlock(self._write_lock)
+            if not_writable(exc):
+                self._close_writer()  # the next batch opens a new one
             batch = batch or self._take_batch()  # the lock failed: fail the writes waiting for it
             errors = [failure] * len(batch)
             results = [None] * len(batch)
