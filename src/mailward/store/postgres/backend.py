@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.errors
 from psycopg.conninfo import make_conninfo
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailward.config.store import PostgresSettings
 from mailward.store import feed
@@ -36,6 +36,7 @@ T = TypeVar("T")
 CHANNEL = "mailward_changes"
 _MIGRATION_LOCK = 0x6D61696C77617264  # "mailward": one migrator at a time across nodes
 _RETRIES = 5
+_PROBE_EVERY = 0.5  # seconds between the probes of an unreachable database, at most
 AConn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
@@ -51,6 +52,18 @@ def conninfo(pg: PostgresSettings, password: str) -> str:
     if password:
         params["password"] = password
     return make_conninfo(**params)
+
+
+def _outage(exc: BaseException) -> bool:
+    """``exc`` says the database cannot be reached (rather than that one statement failed):
+    no connection, the connection lost, the server shutting down or starting up, or no
+    pooled connection within the timeout."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def explain_connect_error(pg: PostgresSettings, exc: Exception) -> StoreUnavailable:
@@ -122,9 +135,10 @@ class PostgresStore(SqlStore):
     def __init__(self, settings: PostgresSettings, password: str) -> None:
         self.settings = settings
         self._conninfo = conninfo(settings, password)
-        self._pool = AsyncConnectionPool(
-            self._conninfo, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
-            kwargs={"autocommit": True}, timeout=settings.connect_timeout)
+        self._pool = self._new_pool()
+        self._down: str | None = None  # why the database is known to be unreachable
+        self._probe: asyncio.Task[None] | None = None
+        self._old_pools: set[asyncio.Task[None]] = set()
         self._hub = FeedHub()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -153,12 +167,60 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("the change feed (LISTEN) did not start") from None
         return store
 
+    def _new_pool(self) -> AsyncConnectionPool[AConn]:
+        settings = self.settings
+        return AsyncConnectionPool(
+            self._conninfo, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
+            kwargs={"autocommit": True}, timeout=settings.connect_timeout)
+
+    # --- an unreachable database ----------------------------------------------------
+    # Once an operation finds the database unreachable, the others fail at once (the SMTP
+    # client hears 451 now, not after connect_timeout), and a background probe connects
+    # every half second. When it gets through, a fresh pool takes over: the old one's
+    # reconnection backoff would keep new transactions waiting seconds more.
+
+    def _fail_fast(self) -> None:
+        if self._down is not None:
+            raise StoreUnavailable(f"database unreachable: {self._down} (retrying in the background)")
+
+    def _unavailable(self, exc: psycopg.OperationalError) -> StoreUnavailable:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if _outage(exc) and self._down is None and self._probe is None:
+            self._down = text
+            log.warning("the database is unreachable (%s): answering at once with a temporary "
+                        "failure, and probing it every %.1f s", text, _PROBE_EVERY)
+            self._probe = asyncio.get_running_loop().create_task(self._wait_for_database())
+        return StoreUnavailable(f"database: {text}")
+
+    async def _wait_for_database(self) -> None:
+        while True:
+            await asyncio.sleep(_PROBE_EVERY)
+            try:
+                probe = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                try:
+                    await probe.execute("SELECT 1")
+                finally:
+                    await probe.close()
+            except (psycopg.Error, OSError) as exc:
+                self._down = " ".join(str(exc).split()) or self._down
+                continue
+            break
+        old, self._pool = self._pool, self._new_pool()
+        await self._pool.open(wait=False)
+        self._down = None
+        self._probe = None
+        log.warning("the database is reachable again")
+        closing = asyncio.get_running_loop().create_task(old.close(timeout=1.0))
+        self._old_pools.add(closing)
+        closing.add_done_callback(self._old_pools.discard)
+
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             return await drive(conn, schema.migrate("postgres", upto), offload=False)
 
     async def _write(self, make: Callable[[Ctx], Op[T]], *, offload: bool = False, bulk: bool = False) -> T:
+        self._fail_fast()
         for attempt in range(_RETRIES):
             ctx = Ctx()
             try:
@@ -178,7 +240,7 @@ class PostgresStore(SqlStore):
             except psycopg.errors.DiskFull as exc:  # SQLSTATE 53100
                 raise StoreFull(f"database: {' '.join(str(exc).split())}") from None
             except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"database: {' '.join(str(exc).split())}") from exc
+                raise self._unavailable(exc) from exc
         raise AssertionError("unreachable")
 
     async def _notify(self, conn: AConn, events: list[ChangeEvent]) -> None:
@@ -200,6 +262,7 @@ class PostgresStore(SqlStore):
             log.warning("change notification failed (%s); the write itself is durable", exc)
 
     async def _read(self, make: Callable[[], Op[T]], *, large: bool = False) -> T:
+        self._fail_fast()
         try:
             async with self._pool.connection() as conn:
                 # One snapshot for the whole operation; psycopg puts these in the BEGIN.
@@ -212,7 +275,7 @@ class PostgresStore(SqlStore):
                     await conn.set_isolation_level(None)
                     await conn.set_read_only(None)
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"database: {' '.join(str(exc).split())}") from exc
+            raise self._unavailable(exc) from exc
 
     async def load_done(self) -> None:
         async with self._pool.connection() as conn, conn.transaction():
@@ -258,6 +321,13 @@ class PostgresStore(SqlStore):
                     await conn.close()
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._old_pools:
+            await asyncio.gather(*self._old_pools, return_exceptions=True)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
