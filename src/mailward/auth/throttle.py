@@ -22,6 +22,15 @@ skip the account's counter, so guesses at the account from elsewhere neither del
 nor block its owner there (OWASP's known-device exemption). The address's own
 counter still applies to it.
 
+Guesses at one account are checked one after another: an attempt takes the account's
+next *slot* (``next_slot``, one delay after the slot before), so that many addresses
+guessing at once get no more guesses checked per minute than one. An attempt from an
+address that is neither known nor has failures of its own (a *clean* address: the
+owner on a new network) waits at most ``clean_address_max_wait`` for its slot and is
+not refused for the account's block; its first failure makes the address count as an
+attacker's, whose attempts wait for their slot in full (refused when that is more
+than ``max_delay`` away) and are refused during the block.
+
 Times are wall-clock seconds (``time.time``), because counters are shared between
 nodes through the store, where monotonic clocks mean nothing.
 
@@ -209,28 +218,70 @@ class Throttle:
             return 0.0
         return float(min(s.initial_delay * s.delay_factor ** (streak - s.delay_after), s.max_delay))
 
-    async def check(self, peer_ip: str, username: str | None = None) -> Verdict:
-        """Whether (and after what delay) to check an attempt from ``peer_ip`` for ``username``."""
+    async def check(self, peer_ip: str, username: str | None = None, *, take_slot: bool = True) -> Verdict:
+        """Whether (and after what delay) to check an attempt from ``peer_ip`` for ``username``.
+
+        An attempt that is allowed takes the account's next slot (``take_slot=False``:
+        only look, for a verdict about the next attempt)."""
         now = self.clock()
-        delay = 0.0
         keys = self._keys(peer_ip, username)
-        for key, kind in keys:
-            if kind == "user" and username and await self._known(keys[0][0], username, now):
-                continue  # the owner's own address: guesses from elsewhere do not hold it back
-            counter = self._live(await self.backend.get(key), kind, now)
-            if counter is None:
-                continue
-            if counter.blocked_until:
-                return Verdict("refuse", retry_at=counter.blocked_until, subject=key)
-            delay = max(delay, self.delay_for(counter.streak))
-        return Verdict("allow", delay=delay)
+        if not keys:
+            return ALLOW
+        ip_key = keys[0][0]
+        ip = self._live(await self.backend.get(ip_key), "ip", now)
+        if ip is not None and ip.blocked_until:
+            return Verdict("refuse", retry_at=ip.blocked_until, subject=ip_key)
+        delay = self.delay_for(ip.streak) if ip is not None else 0.0
+        if not username or await self._known(ip_key, username, now):
+            return Verdict("allow", delay=delay)  # the owner's own address: not held back
+        account = await self._account_verdict(self.user_key(username), ip is None or ip.failures == 0, now,
+                                              take_slot)
+        if account.refused:
+            return account
+        return Verdict("allow", delay=max(delay, account.delay))
+
+    async def _account_verdict(self, key: str, clean: bool, now: float, take_slot: bool) -> Verdict:
+        live = self._live(await self.backend.get(key), "user", now)
+        if live is None or not (live.blocked_until or self.delay_for(live.streak)):
+            return ALLOW  # nothing holds the attempt back, and there is no slot to take
+        if not take_slot:
+            return self._slot(live, key, clean, now)[0]
+        verdicts: list[Verdict] = []
+
+        def fn(old: Counter | None) -> Counter | None:
+            current = self._live(old, "user", now)
+            if current is None:
+                verdicts.append(ALLOW)
+                return old
+            verdict, taken = self._slot(current, key, clean, now)
+            verdicts.append(verdict)
+            return taken
+
+        await self.backend.update(key, fn)  # atomic: two attempts never take the same slot
+        return verdicts[-1]
+
+    def _slot(self, live: Counter, key: str, clean: bool, now: float) -> tuple[Verdict, Counter]:
+        """The verdict on an attempt at an account with counter ``live``, and the counter
+        with the slot taken."""
+        cap = self.settings.clean_address_max_wait
+        if live.blocked_until:
+            if clean:  # perhaps the owner, on a new network: checked, after a short wait
+                return Verdict("allow", delay=cap), live
+            return Verdict("refuse", retry_at=live.blocked_until, subject=key), live
+        slot = max(now, live.next_slot) + self.delay_for(live.streak)
+        wait = slot - now
+        if clean:
+            return Verdict("allow", delay=min(wait, cap)), replace(live, next_slot=slot)
+        if wait > self.settings.max_delay:  # too many attempts queued at it: come back later
+            return Verdict("refuse", retry_at=live.next_slot, subject=key), live
+        return Verdict("allow", delay=wait), replace(live, next_slot=slot)
 
     async def record_failure(self, peer_ip: str, username: str | None = None) -> Verdict:
-        """Count a failed attempt; return the verdict for the next one."""
+        """Count a failed attempt; return the verdict the next one would get now."""
         now = self.clock()
         for key, kind in self._keys(peer_ip, username):
             await self.backend.update(key, self._failed(kind, now))
-        return await self.check(peer_ip, username)
+        return await self.check(peer_ip, username, take_slot=False)
 
     def _failed(self, kind: Kind, now: float) -> Update:
         def fn(old: Counter | None) -> Counter:
@@ -240,7 +291,7 @@ class Throttle:
             failures = (live.failures if live else 0) + 1
             streak = (live.streak if live else 0) + 1
             blocked = now + self.settings.block_duration if failures >= self._block_after(kind) else 0.0
-            return Counter(failures, streak, now, blocked)
+            return Counter(failures, streak, now, blocked, live.next_slot if live else 0.0)
 
         return fn
 

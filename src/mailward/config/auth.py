@@ -104,6 +104,15 @@ class AuthSettings:
         "0: no address is known.",
         check=_not_negative,
     )
+    clean_address_max_wait: float = setting(
+        3.0,
+        "Seconds at most an attempt at an account waits for the account's count when it "
+        "comes from an address with no failures of its own and not known to the account "
+        "(the owner on a new network): it is never refused for the account's block either, "
+        "so guesses from elsewhere cannot keep the owner out. An address's first failure "
+        "ends this: from then on the account's delay and block apply to it in full.",
+        check=_not_negative,
+    )
     allowlist: tuple[str, ...] = setting(
         (),
         "Networks never throttled or blocked, and whose failures are not counted. Empty "

@@ -136,6 +136,7 @@ class LoginCounter:
     streak: int
     last_failure: float
     blocked_until: float = 0.0
+    next_slot: float = 0.0  # an account's: when the next guess at it may be checked
 
 
 CounterUpdate = Callable[[LoginCounter | None], LoginCounter | None]

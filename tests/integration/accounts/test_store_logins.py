@@ -93,9 +93,15 @@ async def test_throttle_counts_in_the_store_across_instances(store: Store, setti
     assert (await two.check("192.0.2.7")).refused
     assert await one.unblock("192.0.2.7")
     assert not (await two.check("192.0.2.7")).refused
-    assert (await two.check("192.0.2.7", "alice")).delay == 4.0  # the account's count stays
+    # the account's count stays (an address with no failure of its own would wait 3 s at
+    # most): and the nodes take the account's slots one after another
+    await one.record_failure("192.0.2.8")
+    await two.record_failure("192.0.2.9")
+    assert (await two.check("192.0.2.8", "alice")).delay == 4.0
+    queued = await one.check("192.0.2.9", "alice")  # the next slot is 8 s off: over max_delay
+    assert queued.refused and queued.subject == "user:alice" and queued.retry_at == clock.now + 4.0
     clock.now += 3600.0
-    assert await one.prune() == 1
+    assert await one.prune() == 3  # the account's count and the two other addresses'
     assert await StoreCounters(store).items() == []
 
 

@@ -55,7 +55,8 @@ SCRIPT = textwrap.dedent('''
 
 def _namespaces_work() -> bool:
     try:
-        return subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=10).returncode == 0
+        done = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=10, check=False)
+        return done.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -114,11 +114,16 @@ async def test_external_through_the_exchange(accounts: Accounts) -> None:
 
 
 class Sleeps:
-    def __init__(self) -> None:
+    """The exchange's sleep, recorded; it moves ``clock`` on as a real sleep would."""
+
+    def __init__(self, clock: list[float] | None = None) -> None:
         self.slept: list[float] = []
+        self.clock = clock
 
     async def __call__(self, seconds: float) -> None:
         self.slept.append(seconds)
+        if self.clock is not None:
+            self.clock[0] += seconds
 
 
 async def test_throttled_exchange(accounts: Accounts, fast_hasher: argon2.PasswordHasher) -> None:
@@ -126,7 +131,7 @@ async def test_throttled_exchange(accounts: Accounts, fast_hasher: argon2.Passwo
     now = [0.0]
     settings = AuthSettings()
     throttle = Throttle(settings, MemoryBackend(), lambda: now[0])
-    sleep = Sleeps()
+    sleep = Sleeps(now)
 
     async def attempt(password: str) -> Success | Failure | Challenge:
         exchange = SaslExchange(Plain(), accounts, hasher=fast_hasher, throttle=throttle,

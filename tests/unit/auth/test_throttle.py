@@ -38,7 +38,9 @@ async def test_growing_delay_then_block(clock: Clock) -> None:
     t = make(clock)
     delays = []
     for _ in range(9):
-        assert (await t.check(IP, "alice")).action == "allow"
+        allowed = await t.check(IP, "alice")
+        assert allowed.action == "allow"
+        clock.advance(allowed.delay)  # the attempt waits, then fails
         verdict = await t.record_failure(IP, "alice")
         delays.append(verdict.delay)
         clock.advance(1)
@@ -72,6 +74,7 @@ async def test_window_forgets(clock: Clock) -> None:
     assert (await t.check(IP)).delay == 4
     clock.advance(0.1)
     assert (await t.check(IP)).delay == 0  # address forgotten after 100 s
+    await t.record_failure("203.0.113.9")  # another address, with a failure of its own
     assert (await t.check("203.0.113.9", "alice")).delay == 4  # account still counted
     clock.advance(100)
     assert (await t.check("203.0.113.9", "alice")).delay == 0
@@ -81,12 +84,15 @@ async def test_account_block_from_many_addresses(clock: Clock) -> None:
     t = make(clock, account_block_after=5, block_duration=600.0)
     for i in range(5):
         await t.record_failure(f"198.51.100.{i}", "Alice@Example.org")
-    verdict = await t.check("203.0.113.1", "alice@example.org")
+    verdict = await t.check("198.51.100.0", "alice@example.org")  # one of the guessers
     assert verdict.refused and verdict.subject == "user:alice@example.org"
     assert verdict.retry_at == clock.now + 600
-    assert await t.blocked() == [Blocked("user", "alice@example.org", 5, clock.now + 600)]
+    # an address with no failures of its own (the owner, perhaps) is checked, after 3 s
+    assert await t.check("203.0.113.1", "alice@example.org") == Verdict("allow", delay=3.0)
+    assert sorted(await t.blocked(), key=lambda b: b.kind) == [
+        Blocked("user", "alice@example.org", 5, clock.now + 600)]
     assert await t.unblock("alice@EXAMPLE.org")
-    assert not (await t.check("203.0.113.1", "alice@example.org")).refused
+    assert not (await t.check("198.51.100.0", "alice@example.org")).refused
     assert not await t.unblock("alice@example.org")
 
 
@@ -108,9 +114,10 @@ async def test_allowlist(clock: Clock) -> None:
             await t.record_failure(ip, "alice")
         assert await t.check(ip, "alice") == ALLOW
     assert await t.blocked() == []
-    await t.record_failure(IP, "alice")  # from outside the account does get blocked
+    await t.record_failure("192.0.2.98", "alice")  # from outside the account does get blocked
     assert (await t.check("10.1.2.3", "alice")) == ALLOW  # ...but not for the admin's network
-    assert (await t.check("192.0.2.99", "alice")).refused
+    verdict = await t.check("192.0.2.98", "alice")
+    assert verdict.refused  # its own block (ip_block_after = 1), and the account's
 
 
 async def test_loopback_is_throttled_by_default(clock: Clock) -> None:
@@ -137,12 +144,15 @@ async def test_a_known_address_skips_the_account_counter(clock: Clock) -> None:
     for _ in range(40):  # an attacker elsewhere: the account is delayed, then blocked
         await t.record_failure(f"203.0.113.{_ % 4}", "Alice")
         clock.advance(1)
-    assert (await t.check("192.0.2.99", "alice")).refused  # a fresh address: the account block
+    await t.record_failure("192.0.2.99")  # an address with a failure of its own
+    assert (await t.check("192.0.2.99", "alice")).refused  # the account block
+    assert await t.check("192.0.2.100", "alice") == Verdict("allow", delay=3.0)  # a clean one: 3 s
     assert await t.check(OWNER_IP, "ALICE") == ALLOW  # the owner's address: no wait, no block
     assert await t.check(OWNER_IP, "bob") == ALLOW
     await t.record_success(OWNER_IP, "alice")  # the owner's login does not lift the block
     assert (await t.check("192.0.2.99", "alice")).refused
-    assert [b.kind for b in await t.blocked()] == ["ip", "ip", "ip", "ip", "user"]  # 10 each, and the account
+    # 10 each, and the account
+    assert sorted(b.kind for b in await t.blocked()) == ["ip", "ip", "ip", "ip", "user"]
 
 
 async def test_a_known_address_still_pays_for_its_own_failures(clock: Clock) -> None:
@@ -163,7 +173,8 @@ async def test_known_addresses_are_forgotten_after_the_ttl(clock: Clock) -> None
         await t.record_failure(f"203.0.113.{n}", "alice")
     assert await t.check(OWNER_IP, "alice") == ALLOW
     clock.advance(3600)
-    assert (await t.check(OWNER_IP, "alice")).refused
+    # no longer known: a clean address, which waits for the blocked account, briefly
+    assert await t.check(OWNER_IP, "alice") == Verdict("allow", delay=3.0)
     assert await t.prune() == 4  # the known record and the addresses' counts; the block stands
     assert len(await t.blocked()) == 1
 
@@ -172,7 +183,7 @@ async def test_known_addresses_can_be_turned_off(clock: Clock) -> None:
     t = make(clock, known_address_ttl=0.0, account_block_after=1)
     await t.record_success(OWNER_IP, "alice")
     await t.record_failure("203.0.113.1", "alice")
-    assert (await t.check(OWNER_IP, "alice")).refused
+    assert await t.check(OWNER_IP, "alice") == Verdict("allow", delay=3.0)  # not known: a clean address
     assert [key for key, _ in await t.backend.items()] == ["ip:203.0.113.1", "user:alice"]  # nothing known
 
 
@@ -225,3 +236,49 @@ async def test_prune(clock: Clock) -> None:
     clock.advance(900)  # both addresses past ip_window (900 s); the account's is 3600 s
     assert await t.prune() == 2
     assert [k for k, _ in await backend.items()] == ["user:alice"]
+
+
+ATTACKER = "203.0.113.66"
+
+
+async def test_a_clean_address_waits_at_most_clean_address_max_wait(clock: Clock) -> None:
+    # the issue-18 find: 10 wrong passwords from one address, and the owner, with the right
+    # one from a clean address, waited for the account's delay (up to max_delay, 30 s)
+    t = make(clock, ip_block_after=100)
+    for _ in range(12):
+        await t.record_failure(ATTACKER, "alice")
+    assert t.delay_for(12) == 30.0
+    assert await t.check("198.51.100.1", "alice") == Verdict("allow", delay=3.0)
+    t = make(clock, ip_block_after=100, clean_address_max_wait=1.0)
+    for _ in range(12):
+        await t.record_failure(ATTACKER, "alice")
+    assert await t.check("198.51.100.1", "alice") == Verdict("allow", delay=1.0)
+
+
+async def test_a_clean_address_is_checked_during_the_account_block(clock: Clock) -> None:
+    t = make(clock, account_block_after=5, ip_block_after=100)
+    for _ in range(5):
+        await t.record_failure(ATTACKER, "alice")
+    assert (await t.check(ATTACKER, "alice")).refused
+    assert await t.check("198.51.100.1", "alice") == Verdict("allow", delay=3.0)
+    # its first failure makes it count as the attackers do: refused from then on
+    await t.record_failure("198.51.100.1", "alice")
+    assert (await t.check("198.51.100.1", "alice")).refused
+
+
+async def test_guesses_from_many_addresses_are_checked_one_after_another(clock: Clock) -> None:
+    t = make(clock, ip_block_after=100)
+    for _ in range(5):
+        await t.record_failure(ATTACKER, "alice")
+    assert t.delay_for(5) == 4.0  # the account's delay: one checked guess per 4 s
+    guessers = [f"192.0.2.{n}" for n in range(10)]
+    for ip in guessers:
+        await t.record_failure(ip, "mallory")  # each with a failure of its own elsewhere
+    verdicts = [await t.check(ip, "alice") for ip in guessers]  # all at the same moment
+    assert [v.delay for v in verdicts if not v.refused] == [4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 28.0]
+    assert all(v.refused and v.subject == "user:alice" for v in verdicts[7:])  # over max_delay
+    # one address alone gets no more: the slots are the account's, not the address's
+    clock.advance(28.0)
+    assert (await t.check(ATTACKER, "alice")).delay == 4.0
+    # and the owner, from a clean address, waits 3 s at most, whatever is queued
+    assert await t.check("198.51.100.1", "alice") == Verdict("allow", delay=3.0)

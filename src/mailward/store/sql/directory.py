@@ -168,13 +168,14 @@ def account_for_certificate(fingerprint: str) -> Op[Account | None]:
 
 # --- login counters ------------------------------------------------------------------
 
-COUNTER_COLUMNS = "failures, streak, last_failure, blocked_until"
+COUNTER_COLUMNS = "failures, streak, last_failure, blocked_until, next_slot"
 _LOCK_TRIES = 5  # each lost race means another node's write committed: few are possible
 
 
 def counter_of(row: Row) -> LoginCounter:
-    failures, streak, last_failure, blocked_until = row
-    return LoginCounter(int(failures), int(streak), float(last_failure), float(blocked_until))
+    failures, streak, last_failure, blocked_until, next_slot = row
+    return LoginCounter(int(failures), int(streak), float(last_failure), float(blocked_until),
+                        float(next_slot))
 
 
 def login_counter(key: str) -> Op[LoginCounter | None]:
@@ -209,8 +210,9 @@ def update_login_counter(key: str, fn: CounterUpdate) -> Op[LoginCounter | None]
     if new is None:
         yield Q("DELETE FROM login_counters WHERE key = ?", (key,))
     else:
-        yield Q("UPDATE login_counters SET failures = ?, streak = ?, last_failure = ?, blocked_until = ? "
-                "WHERE key = ?", (new.failures, new.streak, new.last_failure, new.blocked_until, key))
+        yield Q("UPDATE login_counters SET failures = ?, streak = ?, last_failure = ?, blocked_until = ?, "
+                "next_slot = ? WHERE key = ?",
+                (new.failures, new.streak, new.last_failure, new.blocked_until, new.next_slot, key))
     return new
 
 

@@ -106,10 +106,18 @@ def _v2(dialect: str) -> list[str]:
     ]
 
 
+def _v3(dialect: str) -> list[str]:
+    _, _, real = _types(dialect)
+    # an account's next slot for a checked guess (auth.throttle): guesses from many
+    # addresses at once are checked one after another, not side by side
+    return [f"ALTER TABLE login_counters ADD COLUMN next_slot {real} NOT NULL DEFAULT 0"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
               "bounded expunged", _v2("sqlite"), _v2("postgres")),
+    Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -131,7 +139,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aliases", ("address", "target")),
     ("app_passwords", ("id", "account_id", "label", "credentials", "created")),
     ("client_certificates", ("fingerprint", "account_id", "label", "created")),
-    ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until")),
+    ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until", "next_slot")),
 )
 IDENTITY_TABLES = ("accounts", "mailboxes", "blobs", "queue", "domains", "app_passwords")
 # Tables without a generated id that a store in use may hold rows of (accounts own the rest).
