@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 
 from mailward.config.model import ListenerSettings
 from mailward.config.problems import Problem
+from mailward.server.tls import TlsLayer
 from mailward.tls.context import TlsFacts, tls_facts
 
 # Stop reading from the socket when this much is buffered and unread; resume below it.
@@ -73,6 +74,10 @@ class _Stream(asyncio.BufferedProtocol):
     connections of a listener: each read is copied out at once); a plain protocol gets
     a fresh 256 KiB bytes object from every read, which the C library maps and unmaps
     for each one, and that cost a quarter of the server's CPU per message.
+
+    Once ``tls`` is set, what arrives is ciphertext: it goes to the TLS layer, and the
+    plaintext that comes out is what is kept; ``handshake`` is set when the handshake
+    is over, one way or the other.
     """
 
     def __init__(self, on_made: Callable[[_Stream], None], scratch: bytearray) -> None:
@@ -88,6 +93,8 @@ class _Stream(asyncio.BufferedProtocol):
         self.writable.set()
         self.paused = False
         self.on_end: Callable[[], None] | None = None  # the peer closed: called once, at once
+        self.tls: TlsLayer | None = None
+        self.handshake = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
@@ -105,7 +112,16 @@ class _Stream(asyncio.BufferedProtocol):
         return self._scratch
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._scratch[:nbytes]))
+        tls = self.tls
+        if tls is None:
+            self.data_received(bytes(self._scratch[:nbytes]))
+            return
+        for chunk in tls.receive(self._scratch[:nbytes]):  # the BIO copies it
+            self.data_received(chunk)
+        if tls.settled and not self.handshake.is_set():
+            self.handshake.set()
+        if tls.peer_closed or (tls.failure is not None and tls.handshake_done):
+            self._at_end()  # close_notify (or a broken record) is the end of the stream
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -116,16 +132,18 @@ class _Stream(asyncio.BufferedProtocol):
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
-        self.eof = True
-        self.readable.set()
-        self.ended()
+        self._at_end()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
         self.lost = exc
-        self.readable.set()
         self.writable.set()
+        self._at_end()
+
+    def _at_end(self) -> None:
+        self.eof = True
+        self.readable.set()
+        self.handshake.set()  # a handshake waiting for the peer waits no more
         self.ended()
 
     def ended(self) -> None:
@@ -253,7 +271,10 @@ class Connection:
         if self._transport.is_closing():
             return
         self.bytes_out += len(data)
-        self._transport.write(data)
+        if self._stream.tls is not None:
+            self._stream.tls.write(data)
+        else:
+            self._transport.write(data)
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
@@ -270,39 +291,44 @@ class Connection:
     def closed(self) -> bool:
         return self._transport.is_closing()
 
-    async def start_tls(self) -> TlsFacts:
-        """Run the server side of a TLS handshake with the listener's current context.
+    def begin_tls(self) -> None:
+        """From now on, what arrives is the client's side of a TLS handshake.
 
-        Bytes the client sent before the handshake and the handler has not read
-        are discarded (RFC 3207 section 4.2: nothing from before TLS may be
-        acted on after it; the CVE-2011-0411 class of injection). For STARTTLS,
-        call this right after writing the go-ahead reply, with no ``await``
-        between: the client's handshake must not reach the plaintext buffer.
+        Bytes the client sent before and the handler has not read are discarded (RFC
+        3207 section 4.2: nothing from before TLS may be acted on after it; the
+        CVE-2011-0411 class of injection). For implicit TLS the listener calls this as
+        the connection is made, before a byte is read; for STARTTLS :meth:`start_tls`
+        calls it, right after the go-ahead reply was written, with no ``await`` between.
         """
         if self._tls_source is None:
-            raise RuntimeError("start_tls on a listener without TLS")
-        if self.tls is not None:
+            raise RuntimeError("TLS on a listener without TLS")
+        if self._stream.tls is not None:
             raise RuntimeError("TLS is active already")
         self._stream.discard()
         self._stream.readable.clear()
-        context = self._tls_source.current()
-        loop = asyncio.get_running_loop()
+        self._stream.tls = TlsLayer(self._tls_source.current(), self._transport.write)
+
+    async def start_tls(self) -> TlsFacts:
+        """Run the server side of a TLS handshake with the listener's current context
+        (see :meth:`begin_tls`), within the handshake timeout."""
+        if self._stream.tls is None:
+            self.begin_tls()
+        elif self.tls is not None:
+            raise RuntimeError("TLS is active already")
+        layer = self._stream.tls
+        assert layer is not None
+        timeout = min(_HANDSHAKE_TIMEOUT, self.listener.limits.idle_timeout)
         try:
-            transport = await loop.start_tls(
-                self._transport,
-                self._stream,
-                context,
-                server_side=True,
-                ssl_handshake_timeout=_HANDSHAKE_TIMEOUT,
-            )
-        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
-            raise TlsHandshakeFailed(_reason(exc)) from None
-        if transport is None:
+            async with asyncio.timeout(timeout):
+                await self._stream.handshake.wait()
+        except TimeoutError:
+            raise TlsHandshakeFailed("handshake timed out") from None
+        if layer.failure is not None:
+            raise TlsHandshakeFailed(layer.failure)
+        if not layer.handshake_done:
             raise TlsHandshakeFailed("closed during the handshake")
-        self._transport = transport
-        self._stream.transport = transport
-        self.ssl_object = transport.get_extra_info("ssl_object")
-        self.tls = tls_facts(self.ssl_object)
+        self.ssl_object = layer.ssl_object
+        self.tls = tls_facts(layer.ssl_object)
         return self.tls
 
     def when_ended(self, callback: Callable[[], None]) -> None:
@@ -314,6 +340,8 @@ class Connection:
 
     def close(self) -> None:
         self._cancel_idle_timer()
+        if self._stream.tls is not None and not self._transport.is_closing():
+            self._stream.tls.close()  # close_notify, then the socket
         self._transport.close()
         self._stream.ended()
 

@@ -179,9 +179,7 @@ class Listener:
             ConnectionLog(log, {"conn": conn_id}),
         )
         if self.settings.tls == "implicit":
-            # the ClientHello may arrive before the handshake starts: leave it in the
-            # socket for the TLS layer, not in the plaintext buffer start_tls discards
-            stream.transport.pause_reading()
+            conn.begin_tls()  # before a byte is read: the first ones are the ClientHello
         self._connections.add(conn)
         conn.when_ended(lambda: self._counts.release(self._index, peer[0]))
         if self._stopping:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import socket
@@ -207,6 +208,97 @@ async def test_implicit_tls_handshake_failure_is_logged(
     [line] = await wait_for_log(caplog, 1)
     assert "outcome=TLS handshake failed" in line
     writer.close()
+
+
+async def test_a_client_that_stops_mid_handshake_is_closed_after_the_idle_timeout(
+    start_server: StartServer, client_tls: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(
+        listener_toml("secure", tls="implicit", extra="[listener.limits]\nidle_timeout = 0.5"))
+    hello = ssl.MemoryBIO()
+    client = client_tls.wrap_bio(ssl.MemoryBIO(), hello, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    client_hello = hello.read()
+    host, port = server.listeners["secure"].sockname
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(client_hello[: len(client_hello) // 2])  # and then nothing more
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=TLS handshake failed: handshake timed out")
+    assert server.listeners["secure"].open_connections == 0
+    writer.close()
+
+
+def _tls_session(port: int, client_tls: ssl.SSLContext, commands: list[bytes]) -> tuple[bytes, bool]:
+    """Blocking: run ``commands`` over implicit TLS, strictly (no ragged EOF); what came
+    back, and whether the server ended with close_notify."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with client_tls.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as tls:
+        for command in commands:
+            tls.sendall(command)
+        received = b""
+        try:
+            while chunk := tls.recv(65536):  # b"" only after the server's close_notify
+                received += chunk
+        except ssl.SSLEOFError:
+            return received, False
+        return received, True
+
+
+async def test_close_notify_both_ways(
+    start_server: StartServer, client_tls: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("secure", tls="implicit"))
+    _, port = server.listeners["secure"].sockname
+    received, notified = await asyncio.to_thread(_tls_session, port, client_tls, [b"ECHO hi\r\nQUIT\r\n"])
+    assert received == b"+OK ready\r\nhi\r\n+OK bye\r\n"
+    assert notified  # the server said close_notify before it closed
+    # the client ends TLS with close_notify: the server takes it as the end of the stream
+    host, port = server.listeners["secure"].sockname
+    reader, writer = await asyncio.open_connection(host, port, ssl=client_tls, server_hostname="localhost")
+    assert await reader.readline() == b"+OK ready\r\n"
+    writer.close()  # asyncio's SSL transport sends close_notify
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+    [_, line] = await wait_for_log(caplog, 2)
+    assert line.endswith("outcome=closed by client")
+
+
+async def test_a_large_reply_to_a_client_that_does_not_read_is_held_back(
+    start_server: StartServer, client_tls: ssl.SSLContext
+) -> None:
+    server = await start_server(listener_toml("secure", tls="implicit"))
+    _, port = server.listeners["secure"].sockname
+    line = b"ECHO " + b"y" * 60_000 + b"\r\n"
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    tls = await asyncio.to_thread(client_tls.wrap_socket, raw, server_hostname="localhost")
+    try:
+        await asyncio.to_thread(tls.recv, 100)  # the greeting
+        tls.setblocking(False)
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        # send echo commands until the server stops reading them (it waits for its own
+        # replies to drain): what it holds stays bounded, though the client sends on
+        while loop.time() < deadline and sent < 400:
+            try:
+                tls.sendall(line)
+                sent += 1
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                break
+            await asyncio.sleep(0)
+        [conn] = server.listeners["secure"]._connections
+        await asyncio.sleep(0.2)
+        held = conn._transport.get_write_buffer_size()
+        assert held < 2 * 1024 * 1024  # what the server buffers for the client, at most
+        assert sent < 400  # the client was stopped by the server's back-pressure
+    finally:
+        tls.close()
 
 
 async def test_starttls_discards_pipelined_commands(
