@@ -102,8 +102,8 @@ class TlsSettings:
         "",
         "A second certificate, with an RSA key, served beside the default (ECDSA) one: OpenSSL "
         "picks per handshake the one the client can verify, and the DHE-RSA suites of dhe "
-        "need it. `mailward cert create --key-type rsa-2048 --out certs/server-rsa` writes "
-        "one. Empty: the default certificate only.",
+        "need it. `mailward cert create --rsa` writes the pair named here (`mailward init --rsa` "
+        "sets it up). Empty: the default certificate only.",
     )
     rsa_key: PathStr = setting(
         "", "PEM private key of rsa_certificate; must not be readable by group or others."

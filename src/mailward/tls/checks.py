@@ -296,8 +296,9 @@ def _check_key_types(settings: TlsSettings, prefix: str) -> list[Problem]:
                         second.cert_setting,
                         f"{second.certificate} holds an {certs.key_type_of(second_leaf.public_key())} key, "
                         "not RSA",
-                        f"name an RSA certificate (`mailward cert create --key-type rsa-2048 --out "
-                        f"PREFIX`), or put this pair in {first.slot}certificate/key and an RSA one here",
+                        "name an RSA certificate (`mailward cert create --rsa` writes the [tls] one, "
+                        "`--key-type rsa-2048 --out PREFIX` any other), or move this pair to "
+                        f"{first.cert_setting} and {first.key_setting} and name an RSA one here",
                     )
                 )
                 continue
@@ -321,8 +322,9 @@ def _check_key_types(settings: TlsSettings, prefix: str) -> list[Problem]:
                     f"{prefix}.dhe",
                     f"dhe = true has no effect{where}: DHE-RSA suites need an RSA certificate, and "
                     f"{first.certificate} holds an {certs.key_type_of(first_leaf.public_key())} key",
-                    f"add rsa_certificate and rsa_key to {first.prefix} (`mailward cert create "
-                    "--key-type rsa-2048 --out PREFIX` writes a pair), or set dhe = false",
+                    f"add rsa_certificate and rsa_key to {first.prefix} and create the pair "
+                    "(`mailward cert create --rsa` for [tls], `--key-type rsa-2048 --out PREFIX` "
+                    "for any other), or set dhe = false",
                     Severity.WARNING,
                 )
             )
