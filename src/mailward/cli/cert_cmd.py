@@ -32,7 +32,15 @@ from mailward.config.tls import TlsSettings
 from mailward.secrets import PREFIX, SecretError, check_name
 from mailward.server.preflight import secret_source
 from mailward.tls import certs
-from mailward.tls.probe import ProbeError, check_pin, describe_der, fetch_certificate, split_host_port
+from mailward.tls.probe import (
+    PinResult,
+    ProbeError,
+    check_pin,
+    describe_der,
+    fetch_certificate,
+    spki_record,
+    split_host_port,
+)
 
 EXIT_PIN_MISMATCH = 3
 DEFAULT_DAYS = 365
@@ -398,11 +406,20 @@ def _register_fingerprint(sub: argparse._SubParsersAction[Any]) -> None:
         "fingerprint",
         help="show (and pin) a server's certificate",
         description="Connect to a server, show its certificate's fingerprints and validity. "
-        "With --pin FILE, record it on first use and exit 3 when it changes.",
+        "With --pin FILE, record its public key (SPKI SHA-256) on first use and exit 3 when "
+        "it changes; records of certificate fingerprints written by older versions are still "
+        "read.",
     )
     p.add_argument("address", metavar="HOST:PORT")
     p.add_argument("--starttls", choices=("smtp", "imap", "pop3"), help="speak STARTTLS first")
-    p.add_argument("--pin", metavar="FILE", help="trust-on-first-use record of fingerprints")
+    p.add_argument("--pin", metavar="FILE", help="trust-on-first-use record of the server's key")
+    p.add_argument(
+        "--pin-kind",
+        choices=("spki", "certificate"),
+        default="spki",
+        help="what a new record pins: spki (the public key, default: a renewal that keeps the key "
+        "still matches) or certificate (its fingerprint: every renewal trips it)",
+    )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds (default: 15)")
     p.set_defaults(func=cmd_fingerprint)
 
@@ -421,22 +438,48 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     _print_info(info)
     if not args.pin:
         return EXIT_OK
-    result = check_pin(Path(args.pin), host, port, info.sha256)
+    result = check_pin(
+        Path(args.pin), host, port, spki=info.pin_sha256, certificate=info.sha256, record=args.pin_kind
+    )
     if result.state == "first-use":
-        print(f"pinned:      first use, recorded in {args.pin}")
+        what = "the public key (SPKI)" if result.kind == "spki" else "the certificate's fingerprint"
+        print(f"pinned:      first use, recorded {what} in {args.pin}")
         return EXIT_OK
     if result.state == "match":
-        print(f"pinned:      matches the fingerprint recorded in {args.pin}")
+        if result.kind == "spki":
+            print(f"pinned:      matches the public key (SPKI) recorded in {args.pin}")
+        else:
+            print(f"pinned:      matches the certificate fingerprint recorded in {args.pin}")
+        if result.upgraded:
+            print(
+                "             (an older kind of pin, which every renewal breaks: it now records "
+                "the public key, which renewals that keep the key keep)"
+            )
         return EXIT_OK
+    return _pin_changed(host, port, args.pin, result, info)
+
+
+def _pin_changed(host: str, port: int, pin: str, result: PinResult, info: certs.CertInfo) -> int:
     bar = "@" * 70
+    if result.kind == "spki":
+        head = f"WARNING: THE PUBLIC KEY OF {host}:{port} HAS CHANGED!"
+        now = spki_record(info.pin_sha256)
+        why = "Someone may be intercepting the connection, or the server got a new key.\n"
+    else:
+        head = f"WARNING: THE CERTIFICATE OF {host}:{port} HAS CHANGED!"
+        now = info.sha256
+        why = (
+            "Someone may be intercepting the connection, or the server got a new certificate\n"
+            "(the record is a certificate fingerprint, an older kind of pin that every renewal\n"
+            "changes; recorded again, it pins the public key, which a renewal may keep).\n"
+        )
     print(
-        f"{bar}\n"
-        f"WARNING: THE CERTIFICATE OF {host}:{port} HAS CHANGED!\n"
+        f"{bar}\n{head}\n"
         f"recorded: {result.recorded}\n"
-        f"now:      {info.sha256}\n"
-        "Someone may be intercepting the connection, or the server got a new certificate.\n"
+        f"now:      {now}\n"
+        f"{why}"
         f"Check with the server's admin; if the change is expected, remove the line for\n"
-        f"{host.lower()}:{port} from {args.pin} and run this again.\n"
+        f"{host.lower()}:{port} from {pin} and run this again.\n"
         f"{bar}",
         file=sys.stderr,
     )

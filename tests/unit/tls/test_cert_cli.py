@@ -120,6 +120,9 @@ def test_show_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"SHA-256:     {info.sha256}" in out
     assert f"SHA-1:       {info.sha1}" in out
     assert len(info.sha256) == 32 * 3 - 1 and info.sha256 == info.sha256.upper()
+    # the public key's hash (DANE 3 1 1), and as an RFC 7469 pin
+    assert f"SPKI:        {certs.spki_sha256(cert)}\n" in out
+    assert f'pin-sha256:  "{certs.spki_pin(cert)}"\n' in out
 
 
 def test_show_chain_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
