@@ -348,3 +348,24 @@ def test_sni_picks_the_certificate(tls_server: ServerFactory, ca: TestCA, server
     for name in ("mail.example.net", "pop.example.com", "localhost"):
         with handshake(server.port, client_context(ca.cert_path), server_name=name) as session:
             assert session.greeting == GREETING
+
+
+def test_sni_entry_with_an_rsa_certificate_beside_its_ecdsa_one(
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued
+) -> None:
+    net = ca.issue("net", ("mail.example.net",))
+    net_rsa = ca.issue("net-rsa", ("mail.example.net",), key_type="rsa-2048")
+    entry = sni_entry(net, "mail.example.net", rsa_certificate=net_rsa.cert_path, rsa_key=net_rsa.key_path)
+    server = tls_server(server_cert, sni=[entry])
+    for cipher, expected in (
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", (net.cert.serial_number, "ECDSA secp256r1")),
+        ("ECDHE-RSA-AES128-GCM-SHA256", (net_rsa.cert.serial_number, "RSA 2048 bits")),
+    ):
+        ctx = client_context(ca.cert_path, version=TLS12, ciphers=cipher)
+        with handshake(server.port, ctx, server_name="mail.example.net") as session:
+            der = session.tls.getpeercert(binary_form=True)
+            assert der
+            assert (x509.load_der_x509_certificate(der).serial_number, peer_key_type(session)) == expected
+    # the default certificate has no RSA companion: an RSA-only client is refused there
+    rsa_only = client_context(ca.cert_path, version=TLS12, ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    assert refused(server.port, rsa_only, server_name="localhost")
