@@ -226,3 +226,10 @@ def test_init_rsa_adds_an_rsa_certificate_and_check_warns_about_dhe_without_one(
     config_text = (without / "mailward.toml").read_text().splitlines()
     assert line.startswith(f"{without / 'mailward.toml'}:{config_text.index('dhe = true') + 1}: warning: tls.dhe: ")
     assert "DHE-RSA suites need an RSA certificate" in line and "mailward cert create --rsa" in line
+
+    # a missing RSA key is an error naming the key, the file and the fix
+    (with_rsa / "data" / "certs" / "server-rsa.key").unlink()
+    check = mailward("config", "check", "-c", str(with_rsa / "mailward.toml"))
+    assert check.returncode == 1
+    key = with_rsa / "data" / "certs" / "server-rsa.key"
+    assert f"tls.rsa_key: {key} does not exist: create it or correct the path" in check.stderr

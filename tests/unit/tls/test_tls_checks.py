@@ -333,3 +333,15 @@ def test_sni_entry_with_an_rsa_pair(good: Issued, ca: TestCA, tmp_path: Path) ->
     )
     [problem] = check_tls(settings(good, sni=(entry,)), "tls", "mail.example.org")
     assert problem.key == "tls.sni[0].rsa_key" and "does not exist" in problem.message
+
+
+def test_encrypted_rsa_key_has_a_passphrase_of_its_own(good: Issued, good_rsa: Issued) -> None:
+    encrypt_key(good_rsa, b"rsa-pass")
+    s = with_rsa(good, good_rsa)
+    [problem] = check_tls(s, "tls", "mail.example.org")
+    assert problem.key == "tls.rsa_key" and problem.fix == 'set tls.rsa_key_passphrase = "secret:NAME"'
+    s = with_rsa(good, good_rsa, rsa_key_passphrase="secret:rsakey")
+    secrets = {"secret:rsakey": "rsa-pass"}
+    assert check_tls(s, "tls", "mail.example.org", resolve_secret=secrets.__getitem__) == []
+    ctx, problems = build_server_context(s, resolve_secret=secrets.__getitem__)
+    assert ctx is not None and problems == []
