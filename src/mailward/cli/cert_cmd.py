@@ -32,7 +32,15 @@ from mailward.config.tls import TlsSettings
 from mailward.secrets import PREFIX, SecretError, check_name
 from mailward.server.preflight import secret_source
 from mailward.tls import certs
-from mailward.tls.probe import ProbeError, check_pin, describe_der, fetch_certificate, split_host_port
+from mailward.tls.probe import (
+    PinResult,
+    ProbeError,
+    check_pin,
+    describe_der,
+    fetch_certificate,
+    spki_record,
+    split_host_port,
+)
 
 EXIT_PIN_MISMATCH = 3
 DEFAULT_DAYS = 365
@@ -97,14 +105,22 @@ def _register_create(sub: argparse._SubParsersAction[Any]) -> None:
         "create",
         help="create a self-signed certificate",
         description="Create a self-signed server certificate (SANs, serverAuth, CA:false). "
-        "Without --out, writes the [tls] certificate and key of the config.",
+        "Without --out, writes the [tls] certificate and key of the config (with --rsa, its "
+        "rsa_certificate and rsa_key).",
     )
     add_config_argument(p)
     p.add_argument("--domain", help="the main name (default: hostname from the config)")
     p.add_argument("--alt", action="append", default=[], metavar="NAME", help="another name (repeatable)")
     p.add_argument("--days", type=_days, default=DEFAULT_DAYS, help="validity in days (default: 365)")
-    p.add_argument("--key-type", choices=certs.KEY_TYPES, default="ecdsa-p256", help="default: ecdsa-p256")
+    p.add_argument(
+        "--key-type", choices=certs.KEY_TYPES, help="default: ecdsa-p256 (rsa-2048 with --rsa)"
+    )
     p.add_argument("--out", metavar="PREFIX", help="write PREFIX.crt and PREFIX.key")
+    p.add_argument(
+        "--rsa",
+        action="store_true",
+        help="the RSA certificate served beside the ECDSA one: [tls] rsa_certificate and rsa_key",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     _add_passphrase_argument(p, "encrypt the key with this secret")
     p.set_defaults(func=cmd_create)
@@ -123,9 +139,22 @@ def cmd_create(args: argparse.Namespace) -> int:
     domain = args.domain or (config.server_name if config else "")
     if not domain:
         return fail("no domain: give --domain NAME or set hostname in the config")
+    key_type: certs.KeyType = args.key_type or ("rsa-2048" if args.rsa else "ecdsa-p256")
+    if args.rsa and not key_type.startswith("rsa-"):
+        return fail(f"--rsa is the RSA certificate: give --key-type rsa-2048 or rsa-3072, not {key_type}")
     configured = ""
     if args.out is not None:
         cert_path, key_path = certs.pair_paths(Path(args.out))
+    elif args.rsa:
+        assert config is not None
+        if not (config.tls.rsa_certificate and config.tls.rsa_key):
+            return fail(
+                'the config names no RSA pair: add rsa_certificate = "certs/server-rsa.crt" and '
+                'rsa_key = "certs/server-rsa.key" to [tls], or give --out PREFIX'
+            )
+        cert_path = _config_path(config, config.tls.rsa_certificate)
+        key_path = _config_path(config, config.tls.rsa_key)
+        configured = config.tls.rsa_key_passphrase
     else:
         assert config is not None
         cert_path = _config_path(config, config.tls.certificate)
@@ -135,16 +164,17 @@ def cmd_create(args: argparse.Namespace) -> int:
     if existing and not args.force:
         return fail(f"{' and '.join(existing)} already exist: add --force to replace them")
     ref = args.passphrase or configured
+    passphrase_key = "tls.rsa_key_passphrase" if args.rsa and args.out is None else "tls.key_passphrase"
     passphrase: str | None = None
     if ref:
         assert config is not None
         try:
-            passphrase = _resolve(config, ref, "--passphrase" if args.passphrase else "tls.key_passphrase")
+            passphrase = _resolve(config, ref, "--passphrase" if args.passphrase else passphrase_key)
         except SecretError as exc:
             return fail(str(exc))
     for directory in {cert_path.parent, key_path.parent}:
         directory.mkdir(parents=True, exist_ok=True)
-    key = certs.new_key(args.key_type)
+    key = certs.new_key(key_type)
     try:
         cert = certs.self_signed(key, [domain, *args.alt], args.days)
     except ValueError as exc:
@@ -152,8 +182,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     certs.write_pair(cert_path, key_path, cert, key, passphrase)
     print(f"wrote {cert_path} (0644) and {key_path} (0600{_encrypted(ref)})")
     if ref and ref != configured:
-        print(f'serve it with key_passphrase = "{ref}"')
-    _warn_other_passphrase(ref, configured, "tls.key_passphrase")
+        print(f'serve it with {passphrase_key.removeprefix("tls.")} = "{ref}"')
+    _warn_other_passphrase(ref, configured, passphrase_key)
     _print_info(certs.describe(cert))
     return EXIT_OK
 
@@ -203,8 +233,8 @@ def _read_chain(path: Path) -> list[Any] | str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """One file, or every certificate a listener serves: its default one, then those
-    its ``sni`` tables choose by name (each after a blank line)."""
+    """One file, or every certificate a listener serves: its default one (and its RSA one),
+    then those its ``sni`` tables choose by name (each after a blank line)."""
     if (args.file is None) == (args.listener is None):
         return fail("name a certificate FILE or --listener NAME (one of them)")
     if args.listener is None:
@@ -214,10 +244,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         return fail(found)
     config, tls = found
     status = _show_file(_config_path(config, tls.certificate))
-    for extra in tls.sni:
+    if tls.rsa_certificate:
         print()
-        print(f"for SNI:     {', '.join(extra.names)}")
-        status = max(status, _show_file(_config_path(config, extra.certificate)))
+        print("beside it:   rsa_certificate, for clients without ECDSA")
+        status = max(status, _show_file(_config_path(config, tls.rsa_certificate)))
+    for extra in tls.sni:
+        for path in (extra.certificate, extra.rsa_certificate):
+            if path:
+                print()
+                print(f"for SNI:     {', '.join(extra.names)}")
+                status = max(status, _show_file(_config_path(config, path)))
     return status
 
 
@@ -251,6 +287,7 @@ def _register_renew(sub: argparse._SubParsersAction[Any]) -> None:
     add_config_argument(p)
     p.add_argument("file", nargs="?", help="the certificate file (its key: same name ending .key)")
     p.add_argument("--listener", metavar="NAME", help="the certificate of this listener")
+    p.add_argument("--rsa", action="store_true", help="with --listener: its rsa_certificate and rsa_key")
     p.add_argument("--key", metavar="FILE", help="the key file, when not FILE with .key")
     p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
     p.add_argument("--days", type=_days, default=DEFAULT_DAYS, help="validity in days (default: 365)")
@@ -271,8 +308,16 @@ def cmd_renew(args: argparse.Namespace) -> int:
         if isinstance(found, str):
             return fail(found)
         config, tls = found
-        cert_path, key_path = _config_path(config, tls.certificate), _config_path(config, tls.key)
-        configured = tls.key_passphrase
+        if args.rsa:
+            if not tls.rsa_certificate:
+                return fail(f"listener {args.listener} has no rsa_certificate")
+            cert_path, key_path = _config_path(config, tls.rsa_certificate), _config_path(config, tls.rsa_key)
+            configured = tls.rsa_key_passphrase
+        else:
+            cert_path, key_path = _config_path(config, tls.certificate), _config_path(config, tls.key)
+            configured = tls.key_passphrase
+    elif args.rsa:
+        return fail("--rsa goes with --listener NAME; for a FILE, name the RSA certificate itself")
     else:
         cert_path = Path(args.file)
         key_path = cert_path.with_suffix(".key")
@@ -290,7 +335,8 @@ def cmd_renew(args: argparse.Namespace) -> int:
             "(or add --force to replace it with a self-signed one)"
         )
     ref = args.passphrase or configured
-    where = "--passphrase" if args.passphrase else f"listener {args.listener}: key_passphrase"
+    slot = "rsa_" if args.rsa else ""
+    where = "--passphrase" if args.passphrase else f"listener {args.listener}: {slot}key_passphrase"
     loaded = _load_old_key(config, key_path, ref, where)
     if isinstance(loaded, str):
         return fail(loaded)
@@ -314,7 +360,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
             "add --new-key to write an encrypted key",
             file=sys.stderr,
         )
-    _warn_other_passphrase(ref, configured, f"listener {args.listener}: key_passphrase")
+    _warn_other_passphrase(ref, configured, f"listener {args.listener}: {slot}key_passphrase")
     _print_info(certs.describe(cert))
     return EXIT_OK
 
@@ -360,11 +406,20 @@ def _register_fingerprint(sub: argparse._SubParsersAction[Any]) -> None:
         "fingerprint",
         help="show (and pin) a server's certificate",
         description="Connect to a server, show its certificate's fingerprints and validity. "
-        "With --pin FILE, record it on first use and exit 3 when it changes.",
+        "With --pin FILE, record its public key (SPKI SHA-256) on first use and exit 3 when "
+        "it changes; records of certificate fingerprints written by older versions are still "
+        "read.",
     )
     p.add_argument("address", metavar="HOST:PORT")
     p.add_argument("--starttls", choices=("smtp", "imap", "pop3"), help="speak STARTTLS first")
-    p.add_argument("--pin", metavar="FILE", help="trust-on-first-use record of fingerprints")
+    p.add_argument("--pin", metavar="FILE", help="trust-on-first-use record of the server's key")
+    p.add_argument(
+        "--pin-kind",
+        choices=("spki", "certificate"),
+        default="spki",
+        help="what a new record pins: spki (the public key, default: a renewal that keeps the key "
+        "still matches) or certificate (its fingerprint: every renewal trips it)",
+    )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds (default: 15)")
     p.set_defaults(func=cmd_fingerprint)
 
@@ -383,22 +438,48 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     _print_info(info)
     if not args.pin:
         return EXIT_OK
-    result = check_pin(Path(args.pin), host, port, info.sha256)
+    result = check_pin(
+        Path(args.pin), host, port, spki=info.pin_sha256, certificate=info.sha256, record=args.pin_kind
+    )
     if result.state == "first-use":
-        print(f"pinned:      first use, recorded in {args.pin}")
+        what = "the public key (SPKI)" if result.kind == "spki" else "the certificate's fingerprint"
+        print(f"pinned:      first use, recorded {what} in {args.pin}")
         return EXIT_OK
     if result.state == "match":
-        print(f"pinned:      matches the fingerprint recorded in {args.pin}")
+        if result.kind == "spki":
+            print(f"pinned:      matches the public key (SPKI) recorded in {args.pin}")
+        else:
+            print(f"pinned:      matches the certificate fingerprint recorded in {args.pin}")
+        if result.upgraded:
+            print(
+                "             (an older kind of pin, which every renewal breaks: it now records "
+                "the public key, which renewals that keep the key keep)"
+            )
         return EXIT_OK
+    return _pin_changed(host, port, args.pin, result, info)
+
+
+def _pin_changed(host: str, port: int, pin: str, result: PinResult, info: certs.CertInfo) -> int:
     bar = "@" * 70
+    if result.kind == "spki":
+        head = f"WARNING: THE PUBLIC KEY OF {host}:{port} HAS CHANGED!"
+        now = spki_record(info.pin_sha256)
+        why = "Someone may be intercepting the connection, or the server got a new key.\n"
+    else:
+        head = f"WARNING: THE CERTIFICATE OF {host}:{port} HAS CHANGED!"
+        now = info.sha256
+        why = (
+            "Someone may be intercepting the connection, or the server got a new certificate\n"
+            "(the record is a certificate fingerprint, an older kind of pin that every renewal\n"
+            "changes; recorded again, it pins the public key, which a renewal may keep).\n"
+        )
     print(
-        f"{bar}\n"
-        f"WARNING: THE CERTIFICATE OF {host}:{port} HAS CHANGED!\n"
+        f"{bar}\n{head}\n"
         f"recorded: {result.recorded}\n"
-        f"now:      {info.sha256}\n"
-        "Someone may be intercepting the connection, or the server got a new certificate.\n"
+        f"now:      {now}\n"
+        f"{why}"
         f"Check with the server's admin; if the change is expected, remove the line for\n"
-        f"{host.lower()}:{port} from {args.pin} and run this again.\n"
+        f"{host.lower()}:{port} from {pin} and run this again.\n"
         f"{bar}",
         file=sys.stderr,
     )

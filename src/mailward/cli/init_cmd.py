@@ -22,6 +22,9 @@ SYSTEM_CONFIG_DIR = "/etc/mailward"
 SYSTEM_DATA_DIR = "/var/lib/mailward"
 CONFIG_NAME = "mailward.toml"
 CONFIG_MODE = 0o640
+# beside [tls]'s default certs/server.crt (ECDSA P-256)
+RSA_CERTIFICATE, RSA_KEY = "certs/server-rsa.crt", "certs/server-rsa.key"
+RSA_KEY_TYPE: certs.KeyType = "rsa-2048"  # Mozilla intermediate: RSA 2048 bits at least
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +44,12 @@ def register(subparsers: Any) -> None:
         "--dev-ports",
         action="store_true",
         help="listen on non-privileged ports (2525, 2587, 2465, ...) instead of the standard ones",
+    )
+    parser.add_argument(
+        "--rsa",
+        action="store_true",
+        help=f"also create an RSA certificate ({RSA_CERTIFICATE}), served beside the ECDSA one to "
+        "clients without ECDSA and needed by dhe = true; the config names it as rsa_certificate",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing configuration")
     parser.set_defaults(func=run)
@@ -71,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     values: dict[str, Any] = {"hostname": hostname, "data_dir": data_value}
     if args.user:
         values["user"] = args.user
-    text = render(values, _listeners(args.dev_ports), header=_header(config_path))
+    sections = {"tls": {"rsa_certificate": RSA_CERTIFICATE, "rsa_key": RSA_KEY}} if args.rsa else {}
+    text = render(values, _listeners(args.dev_ports), header=_header(config_path), sections=sections)
 
     # a directory init makes for the config is root's, with the server's group, which
     # must pass through it (the data directory sits inside it with --dir)
@@ -81,27 +91,32 @@ def run(args: argparse.Namespace) -> int:
     files.write_atomic(config_path, text.encode(), CONFIG_MODE, owner=(-1, gid))
     print(f"wrote {config_path}")
     print(f"data directory {data_dir}")
-    _certificate(data_dir, hostname, uid, gid)
+    defaults = TlsSettings()
+    _certificate(data_dir, (defaults.certificate, defaults.key), "ecdsa-p256", hostname, uid, gid)
+    if args.rsa:
+        _certificate(data_dir, (RSA_CERTIFICATE, RSA_KEY), RSA_KEY_TYPE, hostname, uid, gid)
     _master_key(data_dir, uid, gid)
     print(f"next: mailward config check -c {config_path}")
     print(f"then: mailward serve -c {config_path}")
     return EXIT_OK
 
 
-def _certificate(data_dir: Path, hostname: str, uid: int, gid: int) -> None:
-    """A self-signed certificate for ``hostname`` where [tls] looks by default; kept if present."""
-    defaults = TlsSettings()
-    cert_path, key_path = data_dir / defaults.certificate, data_dir / defaults.key
+def _certificate(
+    data_dir: Path, paths: tuple[str, str], key_type: certs.KeyType, hostname: str, uid: int, gid: int
+) -> None:
+    """A self-signed certificate for ``hostname`` at ``paths`` (in data_dir); kept if present."""
+    cert_path, key_path = data_dir / paths[0], data_dir / paths[1]
     if cert_path.exists() or key_path.exists():
         print(f"kept the certificate {cert_path}")
         return
     files.make_dir(cert_path.parent, uid=uid, gid=gid)
-    key = certs.new_key("ecdsa-p256")
+    key = certs.new_key(key_type)
     cert = certs.self_signed(key, [hostname], days=365)
     certs.write_pair(cert_path, key_path, cert, key)
     for path in (cert_path, key_path):
         os.chown(path, uid, gid)
-    print(f"self-signed certificate for {hostname} (valid 365 days): {cert_path}")
+    kind = certs.key_type_of(key)
+    print(f"self-signed certificate for {hostname} ({kind}, valid 365 days): {cert_path}")
     print(f"  SHA-256 fingerprint {certs.cert_fingerprint(cert)}")
 
 

@@ -48,8 +48,14 @@ def _render_keys(cls: type[Any], values: Mapping[str, Any], skip: Sequence[str] 
     return out
 
 
-def _render_sections(cls: type[Any], prefix: str) -> list[str]:
-    """Every nested table of ``cls``, with its keys, then its own nested tables."""
+def _render_sections(
+    cls: type[Any], prefix: str, sections: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[str]:
+    """Every nested table of ``cls``, with its keys, then its own nested tables.
+
+    ``sections`` maps a table's dotted name (``"tls"``) to the keys to set in it.
+    """
+    sections = sections or {}
     out: list[str] = []
     for f, _hint in fields_of(cls):
         default = _default(f)
@@ -57,16 +63,22 @@ def _render_sections(cls: type[Any], prefix: str) -> list[str]:
             continue
         name = f"{prefix}{f.name}"
         out.extend(["", f"[{name}]", *_comment(f.metadata["doc"]), ""])
-        out.extend(_render_keys(type(default), {}))
-        out.extend(_render_sections(type(default), f"{name}."))
+        out.extend(_render_keys(type(default), sections.get(name, {})))
+        out.extend(_render_sections(type(default), f"{name}.", sections))
     return out
 
 
-def render(values: Mapping[str, Any], listeners: Sequence[Mapping[str, Any]], header: str) -> str:
-    """The sample file: ``values`` are global settings to set, ``listeners`` the [[listener]]s."""
+def render(
+    values: Mapping[str, Any],
+    listeners: Sequence[Mapping[str, Any]],
+    header: str,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The sample file: ``values`` are global settings to set, ``sections`` the settings to set
+    in tables (``{"tls": {"rsa_certificate": ...}}``), ``listeners`` the [[listener]]s."""
     out = [*_comment(header), ""]
     out.extend(_render_keys(Config, values))
-    out.extend(_render_sections(Config, ""))
+    out.extend(_render_sections(Config, "", sections))
     out.append("")
     if not listeners:
         out.extend(_comment("No protocol in this build has listeners yet; [[listener]] tables go here."))

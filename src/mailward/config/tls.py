@@ -20,6 +20,18 @@ TOML cannot hold both ``certificate = "file"`` and ``[[tls.certificate]]`` in
 one table, so the extra certificates get their own array, ``sni``, and the
 plain ``certificate`` key keeps meaning the default one. A client that sends
 no name, or a name no entry lists, gets the default certificate.
+
+An RSA certificate beside the ECDSA one
+---------------------------------------
+``rsa_certificate`` / ``rsa_key`` (in ``[tls]``, a listener's ``tls_options``
+or a ``[[tls.sni]]`` entry) add a second pair to the same certificate, as
+Postfix's ``smtpd_tls_eccert_file`` beside ``smtpd_tls_cert_file`` does.
+OpenSSL keeps one certificate per key type in a context and serves, in each
+handshake, the one the client can verify: ECDSA to clients that offer ECDSA
+signatures (nearly all), RSA to the others. The DHE-RSA suites of ``dhe = true``
+need the RSA one. ``certificate`` stays the default and is usually ECDSA (what
+``mailward init`` and ``mailward cert create`` make); ``rsa_certificate`` must
+hold an RSA key, and then ``certificate`` must not.
 """
 
 from __future__ import annotations
@@ -60,6 +72,13 @@ class SniCertificate:
     key_passphrase: str = setting(
         "", 'Passphrase of an encrypted key, as "secret:NAME".', check=secret_reference
     )
+    rsa_certificate: PathStr = setting(
+        "", "An RSA certificate for these names, served beside the one above to RSA-only clients."
+    )
+    rsa_key: PathStr = setting("", "PEM private key of rsa_certificate; mode 0600.")
+    rsa_key_passphrase: str = setting(
+        "", 'Passphrase of an encrypted rsa_key, as "secret:NAME".', check=secret_reference
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,21 @@ class TlsSettings:
         "",
         'Passphrase of an encrypted key, as "secret:NAME" (see `mailward secret`). '
         "Empty: the key file is not encrypted.",
+        check=secret_reference,
+    )
+    rsa_certificate: PathStr = setting(
+        "",
+        "A second certificate, with an RSA key, served beside the default (ECDSA) one: OpenSSL "
+        "picks per handshake the one the client can verify, and the DHE-RSA suites of dhe "
+        "need it. `mailward cert create --rsa` writes the pair named here (`mailward init --rsa` "
+        "sets it up). Empty: the default certificate only.",
+    )
+    rsa_key: PathStr = setting(
+        "", "PEM private key of rsa_certificate; must not be readable by group or others."
+    )
+    rsa_key_passphrase: str = setting(
+        "",
+        'Passphrase of an encrypted rsa_key, as "secret:NAME". Empty: rsa_key is not encrypted.',
         check=secret_reference,
     )
     sni: tuple[SniCertificate, ...] = setting(
@@ -115,7 +149,12 @@ class TlsSettings:
         "X25519:prime256v1:secp384r1",
         "ECDHE groups, most preferred first, joined by ':'.",
     )
-    dhe: bool = setting(False, "Also offer DHE-RSA suites (finite-field Diffie-Hellman).")
+    dhe: bool = setting(
+        False,
+        "Also offer DHE-RSA suites (finite-field Diffie-Hellman, TLS 1.2). They need an RSA "
+        "certificate: certificate or rsa_certificate; `mailward config check` warns when "
+        "there is none.",
+    )
     dhparams: PathStr = setting(
         "",
         "PEM DH parameters for dhe (at least 2048 bits; `mailward cert dhparams` writes one). "

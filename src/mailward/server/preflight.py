@@ -141,8 +141,8 @@ def check_tls_material(config: Config, who: Identity) -> Iterable[Problem]:
         settings = listener.tls_options
         unreadable: list[Problem] = []
         for pair in pairs_of(settings, prefix):
-            unreadable.extend(check_readable(f"{pair.prefix}.certificate", pair.certificate, who))
-            unreadable.extend(check_readable(f"{pair.prefix}.key", pair.key, who))
+            unreadable.extend(check_readable(pair.cert_setting, pair.certificate, who))
+            unreadable.extend(check_readable(pair.key_setting, pair.key, who))
         yield from unreadable
         said = {p.key for p in unreadable}
         for problem in check_tls(settings, prefix, config.server_name, resolve_secret=secrets.resolve):

@@ -8,6 +8,7 @@ running server polling the files sees the old pair or the new one, never half.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import ipaddress
@@ -115,6 +116,17 @@ def cert_fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:
     return fingerprint(cert.public_bytes(serialization.Encoding.DER), algorithm)
 
 
+def spki_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo, colon-separated hex: what a DANE
+    ``3 1 1`` TLSA record holds (RFC 7671 5.1), and the same across renewals that keep the key."""
+    return fingerprint(public_der(cert))
+
+
+def spki_pin(cert: x509.Certificate) -> str:
+    """The same hash in base64: the value of an RFC 7469 ``pin-sha256`` (section 2.4)."""
+    return base64.b64encode(hashlib.sha256(public_der(cert)).digest()).decode()
+
+
 def names_of(cert: x509.Certificate) -> list[str]:
     """DNS names and IP addresses of the subjectAltName (RFC 6125), else the CN."""
     try:
@@ -167,6 +179,8 @@ class CertInfo:
     key_type: str
     sha256: str
     sha1: str
+    spki_sha256: str  # of the public key: kept by a renewal with the same key
+    pin_sha256: str  # the same, base64 (RFC 7469)
 
     def days_left(self, now: dt.datetime | None = None) -> int:
         return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
@@ -183,6 +197,8 @@ class CertInfo:
             f"key:         {self.key_type}",
             f"SHA-256:     {self.sha256}",
             f"SHA-1:       {self.sha1}",
+            f"SPKI:        {self.spki_sha256}",
+            f'pin-sha256:  "{self.pin_sha256}"',
         ]
 
 
@@ -196,6 +212,8 @@ def describe(cert: x509.Certificate) -> CertInfo:
         key_type=key_type_of(cert.public_key()),
         sha256=cert_fingerprint(cert, "sha256"),
         sha1=cert_fingerprint(cert, "sha1"),
+        spki_sha256=spki_sha256(cert),
+        pin_sha256=spki_pin(cert),
     )
 
 

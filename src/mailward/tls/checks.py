@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailward.config.problems import Problem, Severity
 from mailward.config.schema import SECRET_PREFIX
-from mailward.config.tls import TlsSettings
+from mailward.config.tls import SniCertificate, TlsSettings
 from mailward.tls import certs
 from mailward.tls.policy import resolve_policy
 
@@ -38,15 +39,42 @@ class Pair:
     passphrase_ref: str
     prefix: str  # e.g. "tls" or "tls.sni[0]"
     names: tuple[str, ...] = ()  # SNI names; empty for the default
+    slot: str = ""  # "" for certificate/key, "rsa_" for rsa_certificate/rsa_key
+
+    @property
+    def cert_setting(self) -> str:
+        return f"{self.prefix}.{self.slot}certificate"
+
+    @property
+    def key_setting(self) -> str:
+        return f"{self.prefix}.{self.slot}key"
+
+    @property
+    def passphrase_setting(self) -> str:
+        return f"{self.prefix}.{self.slot}key_passphrase"
+
+
+def identities_of(settings: TlsSettings, prefix: str) -> list[list[Pair]]:
+    """The default certificate, then each SNI entry: each one pair, or two (with ``rsa_``).
+
+    The pairs of one identity share one SSLContext, which OpenSSL lets hold one
+    certificate per key type.
+    """
+    entries: list[tuple[str, tuple[str, ...], TlsSettings | SniCertificate]] = [(prefix, (), settings)]
+    entries += [(f"{prefix}.sni[{i}]", e.names, e) for i, e in enumerate(settings.sni)]
+    identities: list[list[Pair]] = []
+    for where, names, entry in entries:
+        pairs = [Pair(entry.certificate, entry.key, entry.key_passphrase, where, names)]
+        if entry.rsa_certificate or entry.rsa_key:
+            pairs.append(
+                Pair(entry.rsa_certificate, entry.rsa_key, entry.rsa_key_passphrase, where, names, "rsa_")
+            )
+        identities.append(pairs)
+    return identities
 
 
 def pairs_of(settings: TlsSettings, prefix: str) -> list[Pair]:
-    pairs = [Pair(settings.certificate, settings.key, settings.key_passphrase, prefix)]
-    for i, entry in enumerate(settings.sni):
-        pairs.append(
-            Pair(entry.certificate, entry.key, entry.key_passphrase, f"{prefix}.sni[{i}]", entry.names)
-        )
-    return pairs
+    return [pair for pairs in identities_of(settings, prefix) for pair in pairs]
 
 
 def resolve_passphrase(
@@ -87,6 +115,7 @@ def check_tls(
     when = now or dt.datetime.now(dt.UTC)
     for pair in pairs_of(settings, key_prefix):
         problems.extend(check_pair(pair, hostname, when, resolve_secret))
+    problems.extend(_check_key_types(settings, key_prefix))
     problems.extend(_check_client_ca(settings, key_prefix))
     problems.extend(_check_dhparams(settings, key_prefix))
     return problems
@@ -134,7 +163,7 @@ def check_key_mode(path: str, key: str) -> Problem | None:
 def check_pair(
     pair: Pair, hostname: str, now: dt.datetime, resolve_secret: SecretResolver | None
 ) -> list[Problem]:
-    cert_key, key_key = f"{pair.prefix}.certificate", f"{pair.prefix}.key"
+    cert_key, key_key = pair.cert_setting, pair.key_setting
     problems: list[Problem] = []
     chain: list[x509.Certificate] | None = None
     data, problem = _read(pair.certificate, cert_key, "certificate")
@@ -200,9 +229,7 @@ def _load_key(
         problems.append(problem)
         return None
     assert data is not None
-    passphrase, problem = resolve_passphrase(
-        pair.passphrase_ref, f"{pair.prefix}.key_passphrase", resolve_secret
-    )
+    passphrase, problem = resolve_passphrase(pair.passphrase_ref, pair.passphrase_setting, resolve_secret)
     if problem:
         problems.append(problem)
         return None
@@ -215,17 +242,17 @@ def _load_key(
         # admin believes the key is encrypted at rest, so it must be said.
         problems.append(
             Problem(
-                f"{pair.prefix}.key_passphrase",
-                f"key_passphrase is set but {pair.key} is not encrypted",
-                f"remove key_passphrase, or encrypt the key with that passphrase: `openssl pkey -aes256 "
-                f"-in {pair.key} -out NEW.key` (then move NEW.key over it, mode 0600)",
+                pair.passphrase_setting,
+                f"{pair.slot}key_passphrase is set but {pair.key} is not encrypted",
+                f"remove {pair.slot}key_passphrase, or encrypt the key with that passphrase: "
+                f"`openssl pkey -aes256 -in {pair.key} -out NEW.key` (then move NEW.key over it, mode 0600)",
                 Severity.WARNING,
             )
         )
         return exc.key
     except certs.KeyPassphraseNeeded:
         problems.append(
-            Problem(key_key, f"{pair.key} is encrypted", f'set {pair.prefix}.key_passphrase = "secret:NAME"')
+            Problem(key_key, f"{pair.key} is encrypted", f'set {pair.passphrase_setting} = "secret:NAME"')
         )
     except (ValueError, TypeError):
         problems.append(
@@ -236,6 +263,72 @@ def _load_key(
             )
         )
     return None
+
+
+def _leaf(path: str) -> x509.Certificate | None:
+    """The first certificate of ``path``, or None (check_pair reports why)."""
+    try:
+        with open(path, "rb") as f:
+            return certs.load_chain(f.read())[0]
+    except (OSError, ValueError):
+        return None
+
+
+def _is_rsa(cert: x509.Certificate) -> bool:
+    return isinstance(cert.public_key(), rsa.RSAPublicKey)
+
+
+def _check_key_types(settings: TlsSettings, prefix: str) -> list[Problem]:
+    """rsa_certificate holds RSA and certificate does not; dhe has an RSA certificate to use."""
+    problems: list[Problem] = []
+    for pairs in identities_of(settings, prefix):
+        leaves = [(pair, _leaf(pair.certificate) if pair.certificate else None) for pair in pairs]
+        if any(leaf is None for _, leaf in leaves):
+            continue  # unreadable or missing: check_pair said so
+        (first, first_leaf), *extra = leaves
+        assert first_leaf is not None
+        if extra:
+            second, second_leaf = extra[0]
+            assert second_leaf is not None
+            if not _is_rsa(second_leaf):
+                problems.append(
+                    Problem(
+                        second.cert_setting,
+                        f"{second.certificate} holds an {certs.key_type_of(second_leaf.public_key())} key, "
+                        "not RSA",
+                        "name an RSA certificate (`mailward cert create --rsa` writes the [tls] one, "
+                        "`--key-type rsa-2048 --out PREFIX` any other), or move this pair to "
+                        f"{first.cert_setting} and {first.key_setting} and name an RSA one here",
+                    )
+                )
+                continue
+            if _is_rsa(first_leaf):
+                # SSL_CTX_use_certificate: one slot per key type; the second would replace the first
+                problems.append(
+                    Problem(
+                        second.cert_setting,
+                        f"{first.certificate} and {second.certificate} both hold RSA keys: OpenSSL keeps "
+                        "one certificate per key type, so only one of them would be served",
+                        f"put an ECDSA certificate in {first.cert_setting} (`mailward cert create`), "
+                        "or remove rsa_certificate and rsa_key",
+                    )
+                )
+                continue
+        has_rsa = any(leaf is not None and _is_rsa(leaf) for _, leaf in leaves)
+        if settings.dhe and settings.profile != "modern" and not has_rsa:
+            where = f" for {', '.join(first.names)}" if first.names else ""
+            problems.append(
+                Problem(
+                    f"{prefix}.dhe",
+                    f"dhe = true has no effect{where}: DHE-RSA suites need an RSA certificate, and "
+                    f"{first.certificate} holds an {certs.key_type_of(first_leaf.public_key())} key",
+                    f"add rsa_certificate and rsa_key to {first.prefix} and create the pair "
+                    "(`mailward cert create --rsa` for [tls], `--key-type rsa-2048 --out PREFIX` "
+                    "for any other), or set dhe = false",
+                    Severity.WARNING,
+                )
+            )
+    return problems
 
 
 def _check_chain_order(chain: list[x509.Certificate], key: str, path: str) -> list[Problem]:

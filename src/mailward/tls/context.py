@@ -22,7 +22,7 @@ from cryptography import x509
 from mailward.config.problems import ConfigError, Problem, Severity, errors
 from mailward.config.tls import TlsSettings
 from mailward.tls import certs, native
-from mailward.tls.checks import Pair, SecretResolver, check_tls, pairs_of, resolve_passphrase
+from mailward.tls.checks import Pair, SecretResolver, check_tls, identities_of, pairs_of, resolve_passphrase
 from mailward.tls.policy import SSL_VERSIONS, STDLIB_CURVE, Policy, resolve_policy
 
 # Every context: no TLS compression (CRIME, RFC 7457 2.6), our cipher order,
@@ -58,11 +58,11 @@ def build_server_context(
     if errors(problems) or policy is None:
         return None, problems
     contexts: list[tuple[Pair, ssl.SSLContext]] = []
-    for pair in pairs_of(settings, key_prefix):
-        ctx = _context_for(policy, settings, pair, key_prefix, resolve_secret, problems)
+    for pairs in identities_of(settings, key_prefix):
+        ctx = _context_for(policy, settings, pairs, key_prefix, resolve_secret, problems)
         if ctx is None:
             return None, problems
-        contexts.append((pair, ctx))
+        contexts.append((pairs[0], ctx))
     default = contexts[0][1]
     by_name = [(name, ctx) for pair, ctx in contexts[1:] for name in pair.names]
     if by_name:
@@ -92,11 +92,12 @@ def _sni_chooser(by_name: list[tuple[str, ssl.SSLContext]]) -> _SniCallback:
 def _context_for(
     policy: Policy,
     settings: TlsSettings,
-    pair: Pair,
+    pairs: list[Pair],
     prefix: str,
     resolve_secret: SecretResolver | None,
     problems: list[Problem],
 ) -> ssl.SSLContext | None:
+    """A context serving ``pairs``: one certificate, or an ECDSA and an RSA one side by side."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with warnings.catch_warnings():
         # TLSv1/TLSv1_1 are deprecated in Python; they are here only by explicit opt-in
@@ -125,12 +126,22 @@ def _context_for(
                 )
             )
             return None
-    passphrase, problem = resolve_passphrase(
-        pair.passphrase_ref, f"{pair.prefix}.key_passphrase", resolve_secret
-    )
+    for pair in pairs:
+        # OpenSSL keeps one certificate and key per key type (SSL_CTX_use_certificate):
+        # a second pair of another type is added beside the first, and each handshake
+        # gets the one the client's signature algorithms and suites allow
+        if not _load_pair(ctx, pair, resolve_secret, problems):
+            return None
+    return ctx
+
+
+def _load_pair(
+    ctx: ssl.SSLContext, pair: Pair, resolve_secret: SecretResolver | None, problems: list[Problem]
+) -> bool:
+    passphrase, problem = resolve_passphrase(pair.passphrase_ref, pair.passphrase_setting, resolve_secret)
     if problem:
         problems.append(problem)
-        return None
+        return False
 
     def password() -> bytes:
         if passphrase is None:
@@ -142,13 +153,13 @@ def _context_for(
     except (ssl.SSLError, OSError, _NoPassphrase):
         problems.append(
             Problem(
-                f"{pair.prefix}.certificate",
+                pair.cert_setting,
                 f"OpenSSL cannot load {pair.certificate} with {pair.key}",
                 "check that both are PEM, that the key matches, and the passphrase",
             )
         )
-        return None
-    return ctx
+        return False
+    return True
 
 
 def _apply_suites(ctx: ssl.SSLContext, policy: Policy, key: str, problems: list[Problem]) -> bool:
@@ -233,9 +244,7 @@ def _stamp(path: str) -> Stamp:
 
 def material_files(settings: TlsSettings) -> tuple[str, ...]:
     """Every file a context for ``settings`` is built from."""
-    files = [settings.certificate, settings.key]
-    for entry in settings.sni:
-        files += [entry.certificate, entry.key]
+    files = [name for pair in pairs_of(settings, "tls") for name in (pair.certificate, pair.key)]
     if settings.verify_client != "none" and settings.ca:
         files.append(settings.ca)
     if settings.dhe and settings.dhparams:

@@ -4,7 +4,10 @@ Used by `mailward cert fingerprint`. The STARTTLS dialogues are the smallest
 client side of each protocol: enough to reach the TLS handshake, nothing more.
 The certificate is *not* verified here: the point is to show it and compare it
 with the one recorded before (trust on first use), the way Pegasus Mail spots
-a changed server certificate.
+a changed server certificate. What is recorded is the SHA-256 of the public key
+(SubjectPublicKeyInfo, as RFC 7469 pins and DANE ``3 1 1`` records hash it), so
+that a renewal keeping the key (``mailward cert renew`` without ``--new-key``)
+does not raise the alarm and a new key does.
 """
 
 from __future__ import annotations
@@ -150,17 +153,35 @@ def _is_ip(host: str) -> bool:
 # --- trust on first use ----------------------------------------------------------
 
 
+PinKind = Literal["spki", "certificate"]
+_SPKI_PREFIX = "pin-sha256="
+
+
 @dataclass(frozen=True)
 class PinResult:
     state: Literal["first-use", "match", "mismatch"]
-    recorded: str  # the fingerprint on record before (empty on first use)
+    recorded: str  # the record before, as written in the file (empty on first use)
+    kind: PinKind  # what the record pins: the public key, or (older records) the certificate
+    upgraded: bool = False  # a matching certificate record was replaced by the key's pin
 
 
-def check_pin(pin_file: Path, host: str, port: int, sha256: str) -> PinResult:
-    """Compare with the record for ``host:port``; record it on first use.
+def spki_record(pin_sha256: str) -> str:
+    """How an SPKI pin is written: RFC 7469 section 2.4's ``pin-sha256="BASE64"``."""
+    return f'{_SPKI_PREFIX}"{pin_sha256}"'
 
-    The file has one ``HOST:PORT SHA256`` line per server (``#`` comments allowed)
-    and is rewritten atomically, mode 0600.
+
+def check_pin(
+    pin_file: Path, host: str, port: int, *, spki: str, certificate: str, record: PinKind = "spki"
+) -> PinResult:
+    """Compare the server's key (``spki``, base64 SHA-256 of its SubjectPublicKeyInfo) or
+    certificate (``certificate``, colon-hex SHA-256) with the record for ``host:port``.
+
+    The file has one ``HOST:PORT VALUE`` line per server (``#`` comments allowed) and is
+    rewritten atomically, mode 0600. ``VALUE`` is ``pin-sha256="BASE64"`` (the public key:
+    a renewal that keeps the key keeps matching) or, as older versions wrote and
+    ``record="certificate"`` still does, the certificate's colon-hex fingerprint (every
+    renewal changes it). On first use ``record`` says which to write; a certificate record
+    that matches is replaced by the key's pin, unless ``record="certificate"``.
     """
     target = f"{host.lower()}:{port}"
     records: list[tuple[str, str]] = []
@@ -174,14 +195,30 @@ def check_pin(pin_file: Path, host: str, port: int, sha256: str) -> PinResult:
             continue
         where, _, value = line.partition(" ")
         records.append((where, value.strip()))
-    for where, value in records:
-        if where == target:
-            return PinResult("match" if value == sha256 else "mismatch", value)
-    records.append((target, sha256))
-    body = "# mailward cert fingerprint --pin: HOST:PORT SHA-256, recorded on first use\n"
+    for i, (where, value) in enumerate(records):
+        if where != target:
+            continue
+        if value.startswith(_SPKI_PREFIX):
+            return PinResult("match" if value == spki_record(spki) else "mismatch", value, "spki")
+        if value.upper() != certificate.upper():
+            return PinResult("mismatch", value, "certificate")
+        if record == "certificate":
+            return PinResult("match", value, "certificate")
+        records[i] = (target, spki_record(spki))
+        _write_pins(pin_file, records)
+        return PinResult("match", value, "certificate", upgraded=True)
+    records.append((target, spki_record(spki) if record == "spki" else certificate))
+    _write_pins(pin_file, records)
+    return PinResult("first-use", "", record)
+
+
+def _write_pins(pin_file: Path, records: list[tuple[str, str]]) -> None:
+    body = (
+        "# mailward cert fingerprint --pin, recorded on first use: HOST:PORT and the SHA-256 of\n"
+        '# the public key as pin-sha256="BASE64" (RFC 7469), or of the whole certificate (AB:CD:..)\n'
+    )
     body += "".join(f"{where} {value}\n" for where, value in records)
     files.write_atomic(pin_file, body.encode(), 0o600)
-    return PinResult("first-use", "")
 
 
 def describe_der(der: bytes) -> certs.CertInfo:

@@ -199,3 +199,37 @@ def test_check_reports_missing_certificate_once(tmp_path: Path) -> None:
     assert certificate == [
         f"{config}: tls.certificate: {tmp_path / 'certs' / 'server.crt'} does not exist: create it or correct the path"
     ]
+
+
+def test_init_rsa_adds_an_rsa_certificate_and_check_warns_about_dhe_without_one(tmp_path: Path) -> None:
+    with_rsa, without = tmp_path / "rsa", tmp_path / "plain"
+    result = mailward("init", "--dir", str(with_rsa), "--rsa", "--hostname", "localhost")
+    assert result.returncode == 0, result.stderr
+    assert "(RSA 2048 bits, valid 365 days)" in result.stdout
+    certs_dir = with_rsa / "data" / "certs"
+    assert mode(certs_dir / "server-rsa.key") == 0o600 and mode(certs_dir / "server-rsa.crt") == 0o644
+    text = (with_rsa / "mailward.toml").read_text()
+    assert 'rsa_certificate = "certs/server-rsa.crt"\n' in text and 'rsa_key = "certs/server-rsa.key"\n' in text
+    assert mailward("init", "--dir", str(without), "--hostname", "localhost").returncode == 0
+    assert "rsa_certificate = " not in (without / "mailward.toml").read_text().replace("# rsa_certificate", "")
+
+    for target in (with_rsa, without):
+        config = target / "mailward.toml"
+        config.write_text(config.read_text().replace("# dhe = false\n", "dhe = true\n"))
+        any_free_port(config)
+    check = mailward("config", "check", "-c", str(with_rsa / "mailward.toml"))
+    assert check.returncode == 0, check.stderr
+    assert " tls." not in check.stderr  # (as root: a warning about user)
+    check = mailward("config", "check", "-c", str(without / "mailward.toml"))
+    assert check.returncode == 0  # a warning: the server runs, with ECDHE only
+    [line] = [line for line in check.stderr.splitlines() if "tls.dhe" in line]
+    config_text = (without / "mailward.toml").read_text().splitlines()
+    assert line.startswith(f"{without / 'mailward.toml'}:{config_text.index('dhe = true') + 1}: warning: tls.dhe: ")
+    assert "DHE-RSA suites need an RSA certificate" in line and "mailward cert create --rsa" in line
+
+    # a missing RSA key is an error naming the key, the file and the fix
+    (with_rsa / "data" / "certs" / "server-rsa.key").unlink()
+    check = mailward("config", "check", "-c", str(with_rsa / "mailward.toml"))
+    assert check.returncode == 1
+    key = with_rsa / "data" / "certs" / "server-rsa.key"
+    assert f"tls.rsa_key: {key} does not exist: create it or correct the path" in check.stderr

@@ -11,12 +11,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from integration.tls.conftest import ServerFactory
 from mailward import files
 from mailward.cli import cert_cmd
 from mailward.tls import certs
-from mailward.tls.probe import check_pin, split_host_port
+from mailward.tls.probe import PinResult, check_pin, fetch_certificate, split_host_port
 from support.inproc import run_cert as run
 from support.pki import Issued, TestCA
 
@@ -47,12 +49,13 @@ def test_pin_first_use_match_and_mismatch(
     argv += ["--starttls", starttls] if starttls else []
 
     assert run(*argv) == 0
-    assert "first use, recorded" in capsys.readouterr().out
+    assert "first use, recorded the public key (SPKI)" in capsys.readouterr().out
     assert stat.S_IMODE(pin.stat().st_mode) == 0o600
-    assert f"127.0.0.1:{server.port} {certs.cert_fingerprint(server_cert.cert)}" in pin.read_text()
+    spki = f'pin-sha256="{certs.spki_pin(server_cert.cert)}"'
+    assert f"127.0.0.1:{server.port} {spki}\n" in pin.read_text()
 
     assert run(*argv) == 0
-    assert "matches" in capsys.readouterr().out
+    assert "matches the public key (SPKI) recorded in" in capsys.readouterr().out
 
     other = ca.issue("other", ("localhost",))
     files.write_atomic(server_cert.key_path, other.key_path.read_bytes(), 0o600)
@@ -60,21 +63,115 @@ def test_pin_first_use_match_and_mismatch(
     assert server.poll().problems == ()  # as serve's poller would, within seconds
     assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
     captured = capsys.readouterr()
-    assert "HAS CHANGED" in captured.err
-    assert certs.cert_fingerprint(server_cert.cert) in captured.err
-    assert certs.cert_fingerprint(other.cert) in captured.err
-    # the record is kept: a changed certificate is never pinned silently
-    assert certs.cert_fingerprint(server_cert.cert) in pin.read_text()
+    assert "THE PUBLIC KEY OF" in captured.err and "HAS CHANGED" in captured.err
+    assert f"recorded: {spki}\n" in captured.err
+    assert f'now:      pin-sha256="{certs.spki_pin(other.cert)}"\n' in captured.err
+    # the record is kept: a changed key is never pinned silently
+    assert spki in pin.read_text()
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> Issued:
+    """A pair `mailward cert create` wrote, so that `mailward cert renew` renews it."""
+    prefix = tmp_path / "own" / "server"
+    prefix.parent.mkdir()
+    assert run("cert", "create", "--domain", "localhost", "--out", str(prefix)) == 0
+    cert_path, key_path = certs.pair_paths(prefix)
+    cert = certs.load_chain(cert_path.read_bytes())[0]
+    key = certs.load_key(key_path.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return Issued(cert, key, cert_path, key_path)
+
+
+def served(server_port: int) -> x509.Certificate:
+    return x509.load_der_x509_certificate(fetch_certificate("127.0.0.1", server_port).der)
+
+
+def test_spki_pin_survives_a_renewal_that_keeps_the_key(
+    tls_server: ServerFactory, self_signed: Issued, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = tls_server(self_signed)
+    pin = tmp_path / "pins"
+    argv = ["cert", "fingerprint", f"127.0.0.1:{server.port}", "--pin", str(pin)]
+    assert run(*argv) == 0
+    first = served(server.port)
+
+    assert run("cert", "renew", str(self_signed.cert_path)) == 0  # keeps the key
+    assert server.poll().problems == ()
+    renewed = served(server.port)
+    assert renewed.serial_number != first.serial_number
+    assert certs.cert_fingerprint(renewed) != certs.cert_fingerprint(first)
+    assert certs.spki_sha256(renewed) == certs.spki_sha256(first)
+    capsys.readouterr()
+    assert run(*argv) == 0
+    assert "matches the public key (SPKI)" in capsys.readouterr().out
+
+    assert run("cert", "renew", str(self_signed.cert_path), "--new-key") == 0
+    assert server.poll().problems == ()
+    assert certs.spki_sha256(served(server.port)) != certs.spki_sha256(first)
+    assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
+    assert "THE PUBLIC KEY OF" in capsys.readouterr().err
+
+
+def test_old_certificate_fingerprint_pins_are_read_and_upgraded(
+    tls_server: ServerFactory, self_signed: Issued, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = tls_server(self_signed)
+    target = f"127.0.0.1:{server.port}"
+    pin = tmp_path / "pins"
+    # as earlier versions wrote it
+    old = "# mailward cert fingerprint --pin: HOST:PORT SHA-256, recorded on first use\n"
+    pin.write_text(old + f"other.example:993 AA:BB\n{target} {certs.cert_fingerprint(self_signed.cert)}\n")
+    argv = ["cert", "fingerprint", target, "--pin", str(pin)]
+    assert run(*argv) == 0
+    out = capsys.readouterr().out
+    assert "matches the certificate fingerprint recorded in" in out and "an older kind of pin" in out
+    records = [line for line in pin.read_text().splitlines() if not line.startswith("#")]
+    assert records == ["other.example:993 AA:BB", f'{target} pin-sha256="{certs.spki_pin(self_signed.cert)}"']
+    # now a renewal with the same key passes
+    assert run("cert", "renew", str(self_signed.cert_path)) == 0
+    assert server.poll().problems == ()
+    assert run(*argv) == 0
+    assert "matches the public key (SPKI)" in capsys.readouterr().out
+
+    # an old record that does not match says what kind it is
+    pin.write_text(f"{target} {certs.cert_fingerprint(self_signed.cert)}\n")  # the certificate before renewal
+    assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
+    err = capsys.readouterr().err
+    assert "THE CERTIFICATE OF" in err and "older kind of pin" in err
+    assert f"now:      {certs.cert_fingerprint(served(server.port))}" in err
+
+
+def test_pin_kind_certificate_trips_on_every_renewal(
+    tls_server: ServerFactory, self_signed: Issued, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = tls_server(self_signed)
+    pin = tmp_path / "pins"
+    argv = ["cert", "fingerprint", f"127.0.0.1:{server.port}", "--pin", str(pin), "--pin-kind", "certificate"]
+    assert run(*argv) == 0
+    assert "recorded the certificate's fingerprint" in capsys.readouterr().out
+    assert f" {certs.cert_fingerprint(self_signed.cert)}\n" in pin.read_text()
+    assert run(*argv) == 0
+    records = [line for line in pin.read_text().splitlines() if not line.startswith("#")]
+    assert records == [f"127.0.0.1:{server.port} {certs.cert_fingerprint(self_signed.cert)}"]  # not upgraded
+    assert run("cert", "renew", str(self_signed.cert_path)) == 0
+    assert server.poll().problems == ()
+    assert run(*argv) == cert_cmd.EXIT_PIN_MISMATCH
 
 
 def test_pin_file_keeps_other_servers(tmp_path: Path) -> None:
     pin = tmp_path / "pins"
-    assert check_pin(pin, "a.example", 993, "AA").state == "first-use"
-    assert check_pin(pin, "b.example", 993, "BB").state == "first-use"
-    assert check_pin(pin, "A.example", 993, "AA").state == "match"
-    result = check_pin(pin, "b.example", 993, "CC")
-    assert (result.state, result.recorded) == ("mismatch", "BB")
-    assert check_pin(pin, "b.example", 995, "CC").state == "first-use"
+
+    def check(host: str, port: int, spki: str) -> PinResult:
+        return check_pin(pin, host, port, spki=spki, certificate="00:11")
+
+    assert check("a.example", 993, "AA==").state == "first-use"
+    assert check("b.example", 993, "BB==").state == "first-use"
+    assert check("A.example", 993, "AA==").state == "match"
+    result = check("b.example", 993, "CC==")
+    assert (result.state, result.recorded, result.kind) == ("mismatch", 'pin-sha256="BB=="', "spki")
+    assert check("b.example", 995, "CC==").state == "first-use"
+    assert check("a.example", 993, "AA==").state == "match"
 
 
 def test_fingerprint_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -160,6 +160,79 @@ def test_dhe_with_openssl_s_client(tls_server: ServerFactory, ca: TestCA, tmp_pa
     assert "TLSv1.2/DHE-RSA-AES256-GCM-SHA384" in out
 
 
+def peer_key_type(session: Session) -> str:
+    der = session.tls.getpeercert(binary_form=True)
+    assert der
+    return certs.key_type_of(x509.load_der_x509_certificate(der).public_key())
+
+
+@pytest.mark.parametrize("starttls", STARTTLS)
+def test_rsa_and_ecdsa_certificates_side_by_side(
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued, starttls: str | None
+) -> None:
+    rsa_cert = ca.issue("rsa", ("localhost", "127.0.0.1"), key_type="rsa-2048")
+    server = tls_server(
+        server_cert, starttls=starttls, rsa_certificate=rsa_cert.cert_path, rsa_key=rsa_cert.key_path
+    )
+    assert [p for p in server.source.warnings if "expires in" not in p.message] == []  # test CA: 30 days
+    upgrade = starttls is not None
+    cases = {
+        # TLS 1.2: the suite's authentication picks the certificate
+        "ECDHE-ECDSA-AES128-GCM-SHA256": "ECDSA secp256r1",
+        "ECDHE-RSA-AES128-GCM-SHA256": "RSA 2048 bits",
+    }
+    for cipher, key_type in cases.items():
+        ctx = client_context(ca.cert_path, version=TLS12, ciphers=cipher)
+        with handshake(server.port, ctx, starttls=upgrade) as session:
+            assert session.greeting == GREETING
+            assert (cipher_name(session), peer_key_type(session)) == (cipher, key_type)
+    # a client that verifies both: the ECDSA one (preferred by clients and by OpenSSL)
+    with handshake(server.port, client_context(ca.cert_path), starttls=upgrade) as session:
+        assert session.version == "TLSv1.3"
+        assert peer_key_type(session) == "ECDSA secp256r1"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls13_signature_algorithms_pick_the_certificate(
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued
+) -> None:
+    rsa_cert = ca.issue("rsa", ("localhost",), key_type="rsa-2048")
+    server = tls_server(server_cert, rsa_certificate=rsa_cert.cert_path, rsa_key=rsa_cert.key_path)
+    out = _s_client(server.port, "-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256")
+    assert "Peer signature type: RSA-PSS" in out and "Server public key is 2048 bit" in out
+    out = _s_client(server.port, "-tls1_3", "-sigalgs", "ecdsa_secp256r1_sha256")
+    assert "Peer signature type: ECDSA" in out and "Server public key is 256 bit" in out
+    assert [end.version for end in server.ended(2)] == ["TLSv1.3", "TLSv1.3"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_dhe_needs_the_rsa_certificate_beside_the_ecdsa_one(
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued
+) -> None:
+    dhe = ("-cipher", "DHE-RSA-AES128-GCM-SHA256", "-tls1_2")
+    ecdsa_only = tls_server(server_cert, dhe=True)
+    # said at start (and by config check), not left for the admin to find out
+    [warning] = [p for p in ecdsa_only.source.warnings if p.key == "tls.dhe"]
+    assert "DHE-RSA suites need an RSA certificate" in warning.message
+    assert "rsa_certificate" in warning.fix
+    assert "Cipher is DHE-RSA" not in _s_client(ecdsa_only.port, *dhe)
+    assert ecdsa_only.ended(1)[0].refused
+
+    rsa_cert = ca.issue("rsa", ("localhost",), key_type="rsa-2048")
+    both = tls_server(server_cert, dhe=True, rsa_certificate=rsa_cert.cert_path, rsa_key=rsa_cert.key_path)
+    assert [p.key for p in both.source.warnings if "expires in" not in p.message] == []
+    out = _s_client(both.port, *dhe)
+    assert "Cipher is DHE-RSA-AES128-GCM-SHA256" in out
+    assert "Server public key is 2048 bit" in out
+    assert "TLSv1.2/DHE-RSA-AES128-GCM-SHA256" in out  # the session's answer to TLS?
+    # a TLS 1.2 client that takes ECDSA signatures only still gets the ECDSA certificate
+    out = _s_client(both.port, "-tls1_2", "-sigalgs", "ECDSA+SHA256")
+    assert "Cipher is ECDHE-ECDSA-" in out and "Server public key is 256 bit" in out
+    dhe_end, ecdsa_end = both.ended(2)
+    assert dhe_end.tls == "TLSv1.2/DHE-RSA-AES128-GCM-SHA256"
+    assert ecdsa_end.tls.startswith("TLSv1.2/ECDHE-ECDSA-")
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_curves_offered(tls_server: ServerFactory, server_cert: Issued) -> None:
     server = tls_server(server_cert)
@@ -275,3 +348,24 @@ def test_sni_picks_the_certificate(tls_server: ServerFactory, ca: TestCA, server
     for name in ("mail.example.net", "pop.example.com", "localhost"):
         with handshake(server.port, client_context(ca.cert_path), server_name=name) as session:
             assert session.greeting == GREETING
+
+
+def test_sni_entry_with_an_rsa_certificate_beside_its_ecdsa_one(
+    tls_server: ServerFactory, ca: TestCA, server_cert: Issued
+) -> None:
+    net = ca.issue("net", ("mail.example.net",))
+    net_rsa = ca.issue("net-rsa", ("mail.example.net",), key_type="rsa-2048")
+    entry = sni_entry(net, "mail.example.net", rsa_certificate=net_rsa.cert_path, rsa_key=net_rsa.key_path)
+    server = tls_server(server_cert, sni=[entry])
+    for cipher, expected in (
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", (net.cert.serial_number, "ECDSA secp256r1")),
+        ("ECDHE-RSA-AES128-GCM-SHA256", (net_rsa.cert.serial_number, "RSA 2048 bits")),
+    ):
+        ctx = client_context(ca.cert_path, version=TLS12, ciphers=cipher)
+        with handshake(server.port, ctx, server_name="mail.example.net") as session:
+            der = session.tls.getpeercert(binary_form=True)
+            assert der
+            assert (x509.load_der_x509_certificate(der).serial_number, peer_key_type(session)) == expected
+    # the default certificate has no RSA companion: an RSA-only client is refused there
+    rsa_only = client_context(ca.cert_path, version=TLS12, ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    assert refused(server.port, rsa_only, server_name="localhost")

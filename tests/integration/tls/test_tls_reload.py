@@ -164,3 +164,29 @@ def test_first_build_failure_raises_with_every_problem(
         "listener[2].tls_options.certificate",
         "listener[2].tls_options.key",
     ]
+
+
+def test_rsa_pair_is_watched_and_reloaded(tls_server: ServerFactory, ca: TestCA, server_cert: Issued) -> None:
+    rsa_pair = ca.issue("rsa", ("localhost",), key_type="rsa-2048")
+    server = tls_server(server_cert, rsa_certificate=rsa_pair.cert_path, rsa_key=rsa_pair.key_path)
+    src = server.source
+    assert {str(rsa_pair.cert_path), str(rsa_pair.key_path)} <= set(src.files)
+    rsa_client = client_context(ca.cert_path, version=ssl.TLSVersion.TLSv1_2, ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+
+    # an ECDSA pair written where the RSA one belongs: refused, the old pair keeps serving
+    before = src.current()
+    replace_pair(rsa_pair, ca.issue("ecdsa", ("localhost",)))
+    assert [p.key for p in server.poll().problems] == ["tls.rsa_certificate"]
+    assert src.current() is before
+    with handshake(server.port, rsa_client) as session:
+        assert serial_of(session) == rsa_pair.cert.serial_number
+
+    renewed = ca.issue("rsa-next", ("localhost",), key_type="rsa-2048")
+    replace_pair(rsa_pair, renewed)
+    report = server.poll()
+    assert report.problems == ()
+    assert report.applied == (f"listener {server.name}: certificates re-read",)
+    with handshake(server.port, rsa_client) as session:
+        assert serial_of(session) == renewed.cert.serial_number
+    with handshake(server.port, client_context(ca.cert_path)) as session:
+        assert serial_of(session) == server_cert.cert.serial_number  # the ECDSA one, unchanged

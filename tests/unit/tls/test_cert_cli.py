@@ -120,6 +120,9 @@ def test_show_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"SHA-256:     {info.sha256}" in out
     assert f"SHA-1:       {info.sha1}" in out
     assert len(info.sha256) == 32 * 3 - 1 and info.sha256 == info.sha256.upper()
+    # the public key's hash (DANE 3 1 1), and as an RFC 7469 pin
+    assert f"SPKI:        {certs.spki_sha256(cert)}\n" in out
+    assert f'pin-sha256:  "{certs.spki_pin(cert)}"\n' in out
 
 
 def test_show_chain_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -289,3 +292,56 @@ def test_through_mailward_main(tmp_path: Path) -> None:
 
     assert main.main(["cert", "create", "--domain", "m.example", "--out", str(tmp_path / "m")]) == 0
     assert main.main(["cert", "show", str(tmp_path / "m.crt")]) == 0
+
+
+def add_rsa_pair(config: Path) -> None:
+    """rsa_certificate / rsa_key in [tls] and in the listener's tls_options."""
+    text = config.read_text()
+    text = text.replace(
+        'key = "certs/server.key"\n',
+        'key = "certs/server.key"\nrsa_certificate = "certs/server-rsa.crt"\nrsa_key = "certs/server-rsa.key"\n',
+    )
+    text += 'rsa_certificate = "certs/sub-rsa.crt"\nrsa_key = "certs/sub-rsa.key"\n'
+    config.write_text(text)
+
+
+def test_create_rsa_writes_the_configured_rsa_pair(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("cert", "create", "-c", str(config), "--rsa") == 1
+    assert "add rsa_certificate" in capsys.readouterr().err  # not configured yet
+    add_rsa_pair(config)
+    assert run("cert", "create", "-c", str(config), "--rsa", "--key-type", "ecdsa-p256") == 1
+    assert "give --key-type rsa-2048 or rsa-3072" in capsys.readouterr().err
+    assert run("cert", "create", "-c", str(config), "--rsa") == 0
+    certs_dir = config.parent / "data" / "certs"
+    cert = certs.load_chain((certs_dir / "server-rsa.crt").read_bytes())[0]
+    assert certs.key_type_of(cert.public_key()) == "RSA 2048 bits"
+    assert certs.names_of(cert) == ["mail.example.org"]
+    assert mode(certs_dir / "server-rsa.key") == 0o600
+    assert not (certs_dir / "server.crt").exists()  # the ECDSA pair is left alone
+    assert run("cert", "create", "-c", str(config), "--rsa") == 1  # no overwrite without --force
+
+
+def test_show_and_renew_a_listener_rsa_certificate(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_rsa_pair(config)
+    certs_dir = config.parent / "data" / "certs"
+    certs_dir.mkdir(parents=True)
+    run("cert", "create", "--domain", "sub.example.org", "--out", str(certs_dir / "sub"))
+    run("cert", "create", "--domain", "sub.example.org", "--rsa", "--out", str(certs_dir / "sub-rsa"))
+    capsys.readouterr()
+    assert run("cert", "show", "-c", str(config), "--listener", "submission") == 0
+    first, second = capsys.readouterr().out.split("\n\n")
+    assert "ECDSA secp256r1" in first
+    assert second.startswith("beside it:   rsa_certificate") and "RSA 2048 bits" in second
+    assert f"file:        {certs_dir / 'sub-rsa.crt'}" in second
+
+    rsa_key = (certs_dir / "sub-rsa.key").read_bytes()
+    ecdsa_cert = (certs_dir / "sub.crt").read_bytes()
+    before = certs.load_chain((certs_dir / "sub-rsa.crt").read_bytes())[0]
+    assert run("cert", "renew", "-c", str(config), "--listener", "submission", "--rsa") == 0
+    after = certs.load_chain((certs_dir / "sub-rsa.crt").read_bytes())[0]
+    assert after.serial_number != before.serial_number
+    assert certs.public_der(after) == certs.public_der(before)  # the same key
+    assert (certs_dir / "sub-rsa.key").read_bytes() == rsa_key
+    assert (certs_dir / "sub.crt").read_bytes() == ecdsa_cert
+    assert run("cert", "renew", str(certs_dir / "sub.crt"), "--rsa") == 1
+    assert "--rsa goes with --listener" in capsys.readouterr().err

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,30 @@ def test_describe() -> None:
     assert info.days_left() in (29, 30)
     lines = "\n".join(info.lines())
     assert f"SHA-256:     {info.sha256}" in lines and "SHA-1:" in lines and "days left" in lines
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("key_type", ["ecdsa-p256", "rsa-2048"])
+def test_spki_hashes_are_openssls_and_kept_by_renewal(key_type: certs.KeyType) -> None:
+    key = certs.new_key(key_type)
+    cert = certs.self_signed(key, ["mail.example.org"], 30)
+    # RFC 7469 appendix A: openssl x509 -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256
+    public = subprocess.run(
+        ["openssl", "x509", "-pubkey", "-noout"], input=certs.cert_pem(cert), capture_output=True, check=True
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"], input=public, capture_output=True, check=True
+    ).stdout
+    digest = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-binary"], input=der, capture_output=True, check=True
+    ).stdout
+    assert certs.spki_pin(cert) == base64.b64encode(digest).decode()
+    assert certs.spki_sha256(cert) == ":".join(f"{b:02X}" for b in digest)
+    renewed = certs.renewed(cert, key, 365)
+    assert certs.cert_fingerprint(renewed) != certs.cert_fingerprint(cert)
+    assert (certs.spki_sha256(renewed), certs.spki_pin(renewed)) == (certs.spki_sha256(cert), certs.spki_pin(cert))
+    other = certs.self_signed(certs.new_key(key_type), ["mail.example.org"], 30)
+    assert certs.spki_pin(other) != certs.spki_pin(cert)
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,8 @@ def small_dhparams(path: Path, bits: int = 512) -> Path:
     return path
 
 
-def test_dhparams_under_2048_bits_are_refused(good: Issued, tmp_path: Path) -> None:
+def test_dhparams_under_2048_bits_are_refused(good_rsa: Issued, tmp_path: Path) -> None:
+    good = good_rsa  # DHE-RSA: an RSA certificate, or dhe warns that it has no effect
     weak = small_dhparams(tmp_path / "dh512.pem")
     problems = check_tls(settings(good, dhe=True, dhparams=str(weak)), "tls", "mail.example.org")
     assert [p.key for p in problems] == ["tls.dhparams"]
@@ -245,3 +246,102 @@ def test_a_failing_secret_resolver_is_a_problem(good: Issued) -> None:
         ("tls.key_passphrase", "add it with `mailward secret set tlskey`")
     ]
     assert 'secret "tlskey" is not in the store' in problems[0].message
+
+
+# --- an RSA certificate beside the ECDSA one ---------------------------------------------
+
+
+@pytest.fixture
+def good_rsa(ca: TestCA) -> Issued:
+    return ca.issue("server-rsa", ("mail.example.org", "localhost"), key_type="rsa-2048", days=365)
+
+
+def with_rsa(issued: Issued, rsa_pair: Issued, **kw: object) -> TlsSettings:
+    return settings(issued, rsa_certificate=str(rsa_pair.cert_path), rsa_key=str(rsa_pair.key_path), **kw)
+
+
+def test_rsa_pair_beside_ecdsa_builds_one_context(good: Issued, good_rsa: Issued) -> None:
+    s = with_rsa(good, good_rsa, dhe=True)
+    assert check_tls(s, "tls", "mail.example.org") == []
+    ctx, problems = build_server_context(s, hostname="mail.example.org")
+    assert ctx is not None and problems == []
+
+
+def test_rsa_pair_missing_files_and_half_pairs(good: Issued, good_rsa: Issued, tmp_path: Path) -> None:
+    missing = settings(good, rsa_certificate=str(tmp_path / "no.crt"), rsa_key=str(tmp_path / "no.key"))
+    problems = check_tls(missing, "listener[0].tls_options", "")
+    assert [p.key for p in problems] == [
+        "listener[0].tls_options.rsa_certificate",
+        "listener[0].tls_options.rsa_key",
+    ]
+    assert all(str(tmp_path) in p.message and "does not exist" in p.message for p in problems)
+    half = settings(good, rsa_certificate=str(good_rsa.cert_path))
+    [problem] = check_tls(half, "tls", "mail.example.org")
+    assert (problem.key, problem.message) == ("tls.rsa_key", "no key file given")
+
+
+def test_rsa_key_of_another_certificate(good: Issued, good_rsa: Issued, ca: TestCA) -> None:
+    other = ca.issue("other-rsa", ("mail.example.org",), key_type="rsa-2048", days=365)
+    s = settings(good, rsa_certificate=str(good_rsa.cert_path), rsa_key=str(other.key_path))
+    [problem] = check_tls(s, "tls", "mail.example.org")
+    assert problem.key == "tls.rsa_key" and f"{other.key_path} is not the key of" in problem.message
+    ctx, _ = build_server_context(s)
+    assert ctx is None
+
+
+def test_rsa_certificate_must_be_rsa_and_certificate_not(good: Issued, good_rsa: Issued, ca: TestCA) -> None:
+    second_ecdsa = ca.issue("ecdsa2", ("mail.example.org",), days=365)
+    [problem] = check_tls(with_rsa(good, second_ecdsa), "tls", "mail.example.org")
+    assert problem.key == "tls.rsa_certificate" and problem.severity is Severity.ERROR
+    assert problem.message == f"{second_ecdsa.cert_path} holds an ECDSA secp256r1 key, not RSA"
+    assert "--key-type rsa-2048" in problem.fix
+
+    other_rsa = ca.issue("rsa2", ("mail.example.org",), key_type="rsa-2048", days=365)
+    [problem] = check_tls(with_rsa(other_rsa, good_rsa), "tls", "mail.example.org")
+    assert problem.key == "tls.rsa_certificate" and "both hold RSA keys" in problem.message
+    assert "put an ECDSA certificate in tls.certificate" in problem.fix
+    ctx, problems = build_server_context(with_rsa(other_rsa, good_rsa))
+    assert ctx is None and problems == [problem]
+
+
+def test_dhe_without_an_rsa_certificate_warns(good: Issued, good_rsa: Issued, ca: TestCA) -> None:
+    [warning] = check_tls(settings(good, dhe=True), "tls", "mail.example.org")
+    assert (warning.key, warning.severity) == ("tls.dhe", Severity.WARNING)
+    assert warning.message.startswith("dhe = true has no effect: DHE-RSA suites need an RSA certificate")
+    # an RSA default certificate (as before this setting existed), or one beside: no warning
+    assert check_tls(settings(good_rsa, dhe=True), "tls", "mail.example.org") == []
+    assert check_tls(with_rsa(good, good_rsa, dhe=True), "tls", "mail.example.org") == []
+    # TLS 1.3 only: no DHE-RSA suite either way, nothing to say about it
+    assert check_tls(settings(good, dhe=True, profile="modern"), "tls", "mail.example.org") == []
+    # per SNI entry: its clients get its certificates
+    net = ca.issue("net", ("mail.example.net",), days=365)
+    sni = (SniCertificate(names=("mail.example.net",), certificate=str(net.cert_path), key=str(net.key_path)),)
+    [warning] = check_tls(with_rsa(good, good_rsa, dhe=True, sni=sni), "tls", "mail.example.org")
+    assert warning.key == "tls.dhe" and "no effect for mail.example.net" in warning.message
+    assert "add rsa_certificate and rsa_key to tls.sni[0]" in warning.fix
+
+
+def test_sni_entry_with_an_rsa_pair(good: Issued, ca: TestCA, tmp_path: Path) -> None:
+    net = ca.issue("net", ("mail.example.net",), days=365)
+    net_rsa = ca.issue("net-rsa", ("mail.example.net",), key_type="rsa-2048", days=365)
+    entry = SniCertificate(
+        names=("mail.example.net",),
+        certificate=str(net.cert_path),
+        key=str(net.key_path),
+        rsa_certificate=str(net_rsa.cert_path),
+        rsa_key=str(tmp_path / "none.key"),
+    )
+    [problem] = check_tls(settings(good, sni=(entry,)), "tls", "mail.example.org")
+    assert problem.key == "tls.sni[0].rsa_key" and "does not exist" in problem.message
+
+
+def test_encrypted_rsa_key_has_a_passphrase_of_its_own(good: Issued, good_rsa: Issued) -> None:
+    encrypt_key(good_rsa, b"rsa-pass")
+    s = with_rsa(good, good_rsa)
+    [problem] = check_tls(s, "tls", "mail.example.org")
+    assert problem.key == "tls.rsa_key" and problem.fix == 'set tls.rsa_key_passphrase = "secret:NAME"'
+    s = with_rsa(good, good_rsa, rsa_key_passphrase="secret:rsakey")
+    secrets = {"secret:rsakey": "rsa-pass"}
+    assert check_tls(s, "tls", "mail.example.org", resolve_secret=secrets.__getitem__) == []
+    ctx, problems = build_server_context(s, resolve_secret=secrets.__getitem__)
+    assert ctx is not None and problems == []
