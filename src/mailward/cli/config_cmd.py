@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
-from mailward.config import Severity
-from mailward.server.preflight import check_ports, preflight
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, check_config
+from mailward.server.preflight import check_ports
 
 
 def register(subparsers: Any) -> None:
@@ -28,14 +27,15 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loaded = load_config(args)
-    problems = [loaded.locate(p) for p in preflight(loaded.config, extra=(check_ports,))]
-    for problem in problems:
+    checked = check_config(args.config, extra=(check_ports,))
+    for problem in checked.problems:
         print(problem, file=sys.stderr)
-    errors = sum(p.severity is Severity.ERROR for p in problems)
-    if errors:
-        print(f"{loaded.file}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+    errors = checked.errors
+    if not checked.checked:
         return EXIT_PROBLEMS
-    listeners = len(loaded.config.listener)
-    print(f"{loaded.file}: ok ({listeners} listener{'' if listeners == 1 else 's'})")
+    if errors or checked.loaded is None:
+        print(f"{checked.file}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    listeners = len(checked.loaded.config.listener)
+    print(f"{checked.file}: ok ({listeners} listener{'' if listeners == 1 else 's'})")
     return EXIT_OK

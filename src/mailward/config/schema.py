@@ -62,10 +62,14 @@ class BuildContext:
     the path a problem should name instead: a listener's TLS settings are the
     global ``[tls]`` merged with the listener's own, and a bad value that came
     from ``[tls]`` is reported there, once, not under every listener.
+    ``partial``: build a section even when some of its settings fail, with those
+    at their defaults (for ``config check``, which goes on to check the settings
+    that did validate; never for a configuration that is served).
     """
 
     base_dir: Path
     relabel: Mapping[str, str] = field(default_factory=dict)
+    partial: bool = False
 
     def path_of(self, prefix: str, key: str) -> str:
         path = join(prefix, key)
@@ -119,7 +123,9 @@ def build(
     ctx: BuildContext,
     problems: list[Problem],
 ) -> T | None:
-    """Build ``cls`` from ``data``; append problems; ``None`` if any field failed."""
+    """Build ``cls`` from ``data``; append problems; ``None`` if any field failed
+    (unless ``ctx.partial``: then failed fields keep their defaults, and a section
+    keeps the settings of it that validated)."""
     known = fields_of(cls)
     names = [f.name for f, _ in known]
     ok = True
@@ -141,6 +147,8 @@ def build(
         value = _convert(hint, data[f.name], path, ctx, problems)
         if len(problems) > before:
             ok = False
+            if ctx.partial and dataclasses.is_dataclass(value):
+                values[f.name] = value  # a section: the settings of it that validated
             continue
         check = f.metadata.get("check")
         if check is not None:
@@ -151,7 +159,7 @@ def build(
                 ok = False
                 continue
         values[f.name] = value
-    if not ok:
+    if not ok and not ctx.partial:
         return None
     return cls(**values)
 
