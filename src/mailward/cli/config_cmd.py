@@ -8,6 +8,7 @@ from typing import Any
 
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, check_config
 from mailward.server.preflight import check_ports
+from mailward.server.store_check import check_store_connection
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +20,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Validate the configuration and run every check that `mailward serve` runs before "
             "it listens: files readable and directories writable by the user the server runs "
-            "as, addresses free. Prints one line per problem; exits 1 if any is an error."
+            "as, addresses free, the database reachable with the configured TLS settings. Settings "
+            "that fail validation do not stop the other checks. Prints one line per problem; "
+            "exits 1 if any is an error."
         ),
     )
     add_config_argument(check)
@@ -27,7 +30,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    checked = check_config(args.config, extra=(check_ports,))
+    checked = check_config(args.config, extra=(check_ports, check_store_connection))
     for problem in checked.problems:
         print(problem, file=sys.stderr)
     errors = checked.errors

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -260,11 +261,25 @@ def non_negative(value: float) -> tuple[str, str] | None:
 SECRET_PREFIX = "secret:"  # noqa: S105 - a reference prefix, not a password
 
 
+_SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as mailward.secrets.store.NAME_RE
+
+
 def secret_reference(value: str) -> tuple[str, str] | None:
     """A password setting: empty, or ``secret:NAME``; never the password itself."""
-    if value and not (value.startswith(SECRET_PREFIX) and len(value) > len(SECRET_PREFIX)):
-        return (
-            "a password is never written in the config itself",
-            'store it with `mailward secret set NAME` and write "secret:NAME" here',
-        )
-    return None
+    if not value:
+        return None
+    if value.startswith(SECRET_PREFIX) and _SECRET_NAME.fullmatch(value[len(SECRET_PREFIX):]):
+        return None
+    fix = 'store it with `mailward secret set NAME` and write "secret:NAME" here'
+    head, sep, name = value.partition(":")
+    if sep and head.strip().lower() in ("secret", "secrets") and _SECRET_NAME.fullmatch(name.strip()):
+        wrong = "spaces around the secret name" if head == "secret" else f'"{head}{sep}" is not the prefix'
+        return (f'{wrong}: a reference is "{SECRET_PREFIX}NAME", lower case, nothing between',
+                f'write "{SECRET_PREFIX}{name.strip()}"')
+    if value.startswith(SECRET_PREFIX):
+        return (f'"{SECRET_PREFIX}" is not followed by a usable secret name',
+                "name a secret of `mailward secret list` (letters, digits, '.', '_' and '-')")
+    # the value itself is never echoed: it may be the password
+    return (f'has no "{SECRET_PREFIX}" prefix: a password is never written in the config itself',
+            f'if it names a secret (see `mailward secret list`), put "{SECRET_PREFIX}" before the name; '
+            f"else {fix}")

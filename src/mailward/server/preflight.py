@@ -22,6 +22,18 @@ from mailward.tls.checks import check_tls, pairs_of
 Check = Callable[[Config, Identity], Iterable[Problem]]
 
 
+def needs(*keys: str) -> Callable[[Check], Check]:
+    """Mark a check as reading the settings under ``keys`` as a whole: it is skipped
+    (see :func:`preflight`) when one of them failed validation, instead of checking
+    defaults in their place (a connection to the default database, say)."""
+
+    def mark(check: Check) -> Check:
+        setattr(check, "needs", keys)  # noqa: B010 - an attribute of a function
+        return check
+
+    return mark
+
+
 def run_as(config: Config) -> Identity:
     """Who the server will run as: ``user`` when set and known, else the current user."""
     if config.user:
@@ -178,6 +190,8 @@ def preflight(
     problems: list[Problem] = []
     for run in (*CHECKS, *extra):
         if "data_dir" in failed and run not in WITHOUT_DATA_DIR:
+            continue
+        if any(_about(f, frozenset(getattr(run, "needs", ()))) for f in failed):
             continue
         problems.extend(p for p in run(config, who) if not _about(p.key, failed))
     return problems
