@@ -8,6 +8,7 @@ from typing import Any
 
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, check_config
 from mailward.server.preflight import check_ports
+from mailward.server.runtime_check import check_runtime
 from mailward.server.store_check import check_store_connection
 
 
@@ -20,9 +21,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Validate the configuration and run every check that `mailward serve` runs before "
             "it listens: files readable and directories writable by the user the server runs "
-            "as, addresses free, the database reachable with the configured TLS settings. Settings "
-            "that fail validation do not stop the other checks. Prints one line per problem; "
-            "exits 1 if any is an error."
+            "as (the Python installation included), addresses free, the database reachable "
+            "with the configured TLS settings. Settings that fail validation do not stop the "
+            "other checks. Prints one line per problem; exits 1 if any is an error."
         ),
     )
     add_config_argument(check)
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    checked = check_config(args.config, extra=(check_ports, check_store_connection))
+    checked = check_config(args.config, extra=(check_ports, check_runtime, check_store_connection))
     for problem in checked.problems:
         print(problem, file=sys.stderr)
     errors = checked.errors

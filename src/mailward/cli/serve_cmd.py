@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import logging
 import os
 import pwd
@@ -26,6 +25,7 @@ from mailward.server.logs import setup_logging
 from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
+from mailward.server.runtime_check import warn_runtime
 from mailward.server.services import StartupError, open_service_store, open_services
 from mailward.server.sockets import BindError, bind
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    checked = check_config(args.config)
+    checked = check_config(args.config, extra=(warn_runtime,))
     loaded = checked.loaded
     if loaded is None:  # no logging set up from a config that failed: every problem on stderr
         for problem in checked.problems:
@@ -89,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_bound(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str) -> int:
     config = loaded.config
-    if config.user:
-        _preload_store_backend(config)
+    if config.user:  # drop_to imports everything the server will need first
         entry = pwd.getpwnam(config.user)
         logs.give_log_file(config.log_file, entry.pw_uid, entry.pw_gid)
         drop_to(config.user)
@@ -172,13 +171,6 @@ async def _store_opens(loaded: LoadedConfig) -> bool:
         return False
     await store.close()
     return True
-
-
-def _preload_store_backend(config: Config) -> None:
-    """Import the store backend while still root: the unprivileged user may not be able to
-    read every directory Python's own modules come from (a Python under /root, say)."""
-    for module in (f"mailward.store.{config.store.backend}.backend", "concurrent.futures.thread", "tempfile"):
-        importlib.import_module(module)
 
 
 def tls_factory(config: Config) -> TlsFactory:
