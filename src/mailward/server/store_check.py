@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import pwd
 from collections.abc import Iterable
 
 from mailward.config import Config, Problem, Severity
@@ -38,22 +39,48 @@ def check_store_connection(config: Config, who: Identity) -> Iterable[Problem]:
         return []
     if any(p.severity is Severity.ERROR for p in check_store(config.store)):
         return []  # the settings are wrong already (reported by check_store_settings)
-    unreadable = list(_files_read(config, who))
+    served = _as_served(config, who)
+    unreadable = list(_files_read(served, who, defaulted=served is not config))
     if unreadable:
         return unreadable
-    password, problems = _password(config)
+    password, problems = _password(served)
     if password is None:
         return problems
-    return list(_connect(config, password))
+    return list(_connect(served, password))
 
 
-def _files_read(config: Config, who: Identity) -> Iterable[Problem]:
-    """The files ``serve`` reads to connect, after it has become ``who``."""
+def _as_served(config: Config, who: Identity) -> Config:
+    """The settings libpq will use in ``serve``: without sslrootcert it reads
+    ~/.postgresql/root.crt, and ``serve`` runs with the service user's home, not the
+    home of whoever runs the check."""
+    pg = config.store.postgres
+    if pg.sslrootcert or pg.sslmode not in ("verify-ca", "verify-full") or who.uid == os.geteuid():
+        return config
+    try:
+        home = pwd.getpwuid(who.uid).pw_dir
+    except KeyError:
+        return config
+    default = os.path.join(home, ".postgresql", "root.crt")
+    return dataclasses.replace(config, store=dataclasses.replace(
+        config.store, postgres=dataclasses.replace(pg, sslrootcert=default)))
+
+
+def _files_read(config: Config, who: Identity, *, defaulted: bool) -> Iterable[Problem]:
+    """The files ``serve`` reads to connect, after it has become ``who``; ``defaulted``:
+    sslrootcert is libpq's default for ``who``, not a setting."""
     pg = config.store.postgres
     for name in ("sslrootcert", "sslcert", "sslkey"):
         path = getattr(pg, name)
-        if path and os.path.basename(path) != "system":  # "system": the system's trust store
-            yield from check_readable(f"{_KEY}.{name}", path, who)
+        if not path or os.path.basename(path) == "system":  # "system": the system's trust store
+            continue
+        for found in check_readable(f"{_KEY}.{name}", path, who):
+            if defaulted and name == "sslrootcert":
+                yield Problem(
+                    found.key, f"not set, so libpq reads {path} as {who.name} in serve: {found.message}",
+                    "set store.postgres.sslrootcert to the CA file that signed the database server's "
+                    'certificate (or "system" for the system\'s trust store)')
+            else:
+                yield found
     if is_reference(pg.password):
         paths = SecretPaths.of(config.secrets, config.data_dir)
         yield from check_readable("secrets.store_file", str(paths.store_file), who)

@@ -5,6 +5,7 @@ resolves to nothing. Against a real PostgreSQL cluster with ssl=on."""
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +136,18 @@ def test_check_reads_the_secrets_as_the_service_user(pg: PostgresServer, open_tm
     assert code == 1
     key_dir = open_tmp / "secrets"
     assert f"directory {key_dir} is not searchable by uid 65534 (nobody)" in "\n".join(lines), lines
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to answer for another user")
+def test_check_without_sslrootcert_reads_the_service_users_default(pg: PostgresServer, setup: Path) -> None:
+    """libpq's default CA file is under the home of the user serve runs as, not root's."""
+    config = with_store(setup, pg, sslrootcert="")
+    config.write_text('user = "nobody"\n' + config.read_text())
+    default = Path(pwd.getpwnam("nobody").pw_dir) / ".postgresql" / "root.crt"
+    code, lines = check(config)
+    assert code == 1
+    assert [line for line in lines if ": store.postgres.sslrootcert: " in line] == [
+        f"{setup}:12: store.postgres.sslrootcert: not set, so libpq reads {default} as nobody in serve: "
+        f"{default} does not exist: set store.postgres.sslrootcert to the CA file that signed the database "
+        "server's certificate (or \"system\" for the system's trust store)"
+    ], lines
