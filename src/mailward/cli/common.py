@@ -6,8 +6,11 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from mailward.config import ConfigError, LoadedConfig, load
+from mailward.config import ConfigError, LoadedConfig, Problem, Severity, load
+from mailward.server.preflight import Check, check_ports, preflight
 from mailward.server.registry import protocol_rules
 
 DEFAULT_CONFIG = "/etc/mailward/mailward.toml"
@@ -44,6 +47,42 @@ def load_config(args: argparse.Namespace) -> LoadedConfig:
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
     return loaded
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_config` found."""
+
+    file: str
+    loaded: LoadedConfig | None
+    """The configuration, when it validated; ``None`` when it did not (nothing to serve)."""
+    problems: tuple[Problem, ...]
+    """Every problem, located: the file's, then those of the checks ``serve`` runs."""
+    checked: bool = True
+    """Whether the checks ran (not when the file could not be read or parsed)."""
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity is Severity.ERROR for p in self.problems)
+
+
+def check_config(path: str, extra: Sequence[Check] = ()) -> Checked:
+    """Load ``path`` and run every start-up check (and ``extra``) in one go.
+
+    When settings fail validation, the checks still run on everything that did
+    validate (the listeners that parsed, their ports and TLS files, ...), ports
+    included, so that the admin sees every problem at once, not in rounds."""
+    try:
+        loaded = load(path, protocol_rules())
+    except ConfigError as exc:
+        partial = exc.partial
+        if partial is None:
+            return Checked(path, None, exc.problems, checked=False)
+        checks = (*extra, *(() if check_ports in extra else (check_ports,)))
+        found = preflight(partial.config, checks, partial.failed)
+        return Checked(path, None, (*exc.problems, *partial.warnings, *map(partial.locate, found)))
+    found = preflight(loaded.config, extra)
+    return Checked(path, loaded, (*loaded.warnings, *map(loaded.locate, found)))
 
 
 def print_usage(parser: argparse.ArgumentParser) -> int:

@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
-from mailward.config import Severity
-from mailward.server.preflight import check_ports, preflight
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, check_config
+from mailward.server.preflight import check_ports
+from mailward.server.runtime_check import check_runtime
+from mailward.server.store_check import check_store_connection
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +21,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Validate the configuration and run every check that `mailward serve` runs before "
             "it listens: files readable and directories writable by the user the server runs "
-            "as, addresses free. Prints one line per problem; exits 1 if any is an error."
+            "as (the Python installation included), addresses free, the database reachable "
+            "with the configured TLS settings. Settings that fail validation do not stop the "
+            "other checks. Prints one line per problem; exits 1 if any is an error."
         ),
     )
     add_config_argument(check)
@@ -28,14 +31,15 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loaded = load_config(args)
-    problems = [loaded.locate(p) for p in preflight(loaded.config, extra=(check_ports,))]
-    for problem in problems:
+    checked = check_config(args.config, extra=(check_ports, check_runtime, check_store_connection))
+    for problem in checked.problems:
         print(problem, file=sys.stderr)
-    errors = sum(p.severity is Severity.ERROR for p in problems)
-    if errors:
-        print(f"{loaded.file}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+    errors = checked.errors
+    if not checked.checked:
         return EXIT_PROBLEMS
-    listeners = len(loaded.config.listener)
-    print(f"{loaded.file}: ok ({listeners} listener{'' if listeners == 1 else 's'})")
+    if errors or checked.loaded is None:
+        print(f"{checked.file}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    listeners = len(checked.loaded.config.listener)
+    print(f"{checked.file}: ok ({listeners} listener{'' if listeners == 1 else 's'})")
     return EXIT_OK

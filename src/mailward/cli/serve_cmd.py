@@ -5,26 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import logging
 import os
 import pwd
 import signal
 import socket
+import sys
 from typing import Any
 
 from mailward.auth.accounts import server_salt_key
 from mailward.auth.throttle import Throttle
-from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, load_config
+from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, check_config
 from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config, ConfigError, ListenerSettings, LoadedConfig, Severity, load
 from mailward.server import logs, pidfile
 from mailward.server.app import ReloadReport, Server, TlsFactory
 from mailward.server.counts import Counts, SharedCounts
 from mailward.server.logs import setup_logging
-from mailward.server.preflight import preflight, secret_source, tls_prefix
+from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
+from mailward.server.runtime_check import warn_runtime
 from mailward.server.services import StartupError, open_service_store, open_services
 from mailward.server.sockets import BindError, bind
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
@@ -58,13 +59,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_config(args)
+    checked = check_config(args.config, extra=(warn_runtime,))
+    loaded = checked.loaded
+    if loaded is None:  # no logging set up from a config that failed: every problem on stderr
+        for problem in checked.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_PROBLEMS
     config = loaded.config
     setup_logging(config.log_level, log_file=config.log_file, syslog=config.syslog)
-    problems = [loaded.locate(p) for p in preflight(config)]
-    for problem in problems:
+    for problem in checked.problems:
         (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
-    if any(p.severity is Severity.ERROR for p in problems):
+    if checked.errors:
         return EXIT_PROBLEMS
     sockets: dict[str, socket.socket] = {}
     try:
@@ -84,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_bound(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str) -> int:
     config = loaded.config
-    if config.user:
-        _preload_store_backend(config)
+    if config.user:  # drop_to imports everything the server will need first
         entry = pwd.getpwnam(config.user)
         logs.give_log_file(config.log_file, entry.pw_uid, entry.pw_gid)
         drop_to(config.user)
@@ -169,22 +173,15 @@ async def _store_opens(loaded: LoadedConfig) -> bool:
     return True
 
 
-def _preload_store_backend(config: Config) -> None:
-    """Import the store backend while still root: the unprivileged user may not be able to
-    read every directory Python's own modules come from (a Python under /root, say)."""
-    for module in (f"mailward.store.{config.store.backend}.backend", "concurrent.futures.thread", "tempfile"):
-        importlib.import_module(module)
-
-
 def tls_factory(config: Config) -> TlsFactory:
     """Builds each listener's TLS context source, naming its settings' key path in problems."""
     secrets = secret_source(config)
-    index = {listener.name: i for i, listener in enumerate(config.listener)}
+    numbered = {listener.name: (i, listener) for i, listener in config.numbered_listeners()}
 
     def build(settings: ListenerSettings) -> ServerContextSource:
         return source_for_listener(
             settings,
-            key_prefix=tls_prefix(config, index[settings.name]) if settings.name in index else None,
+            key_prefix=tls_prefix(config, *numbered[settings.name]) if settings.name in numbered else None,
             hostname=config.server_name,
             resolve_secret=secrets.resolve,
         )

@@ -35,6 +35,8 @@ class LoadedConfig:
     file: str
     lines: Mapping[str, int]
     warnings: tuple[Problem, ...] = ()
+    failed: frozenset[str] = frozenset()
+    """Settings that failed validation (only in :attr:`ConfigError.partial`)."""
 
     def locate(self, problem: Problem) -> Problem:
         if problem.file:
@@ -59,9 +61,13 @@ def load(path: str | os.PathLike[str], protocols: Mapping[str, ProtocolRules]) -
     config = from_dict(data, Path(file).resolve().parent, protocols, problems)
     located = [p.located(file, line_of(lines, p.key)) for p in problems]
     errors = [p for p in located if p.severity is Severity.ERROR]
+    warnings = tuple(p for p in located if p not in errors)
     if errors or config is None:
-        raise ConfigError(errors)
-    return LoadedConfig(config, file, lines, tuple(p for p in located if p not in errors))
+        partial = from_dict(data, Path(file).resolve().parent, protocols, [], partial=True)
+        failed = frozenset(p.key for p in errors)
+        checkable = None if partial is None else LoadedConfig(partial, file, lines, warnings, failed)
+        raise ConfigError(errors, checkable)
+    return LoadedConfig(config, file, lines, warnings)
 
 
 def _read(file: str) -> str:
@@ -94,13 +100,18 @@ def from_dict(
     config_dir: Path,
     protocols: Mapping[str, ProtocolRules],
     problems: list[Problem],
+    *,
+    partial: bool = False,
 ) -> Config | None:
-    """Validate parsed TOML; problems are appended (without file or line)."""
+    """Validate parsed TOML; problems are appended (without file or line).
+
+    ``partial``: see :attr:`ConfigError.partial`; ``None`` only when the file's
+    structure leaves nothing to check."""
     data = dict(data)
     raw_listeners = data.pop("listener", [])
     raw_data_dir = data.get("data_dir", Config.__dataclass_fields__["data_dir"].default)
     data_dir = config_dir / raw_data_dir if isinstance(raw_data_dir, str) else config_dir
-    ctx = BuildContext(base_dir=data_dir)
+    ctx = BuildContext(base_dir=data_dir, partial=partial)
     config = build(Config, data, "", ctx, problems)
 
     listeners: list[tuple[int, ListenerSettings]] = []
@@ -116,9 +127,12 @@ def from_dict(
     _check_listener_set(listeners, problems)
 
     _dedupe(problems)
-    if config is None or len(listeners) != len(raw_listeners):
+    if config is None or (len(listeners) != len(raw_listeners) and not partial):
         return None
-    return dataclasses.replace(config, data_dir=str(data_dir), listener=tuple(lst for _, lst in listeners))
+    numbers = tuple(index for index, _ in listeners)
+    return dataclasses.replace(
+        config, data_dir=str(data_dir), listener=tuple(lst for _, lst in listeners),
+        listener_index=numbers if numbers != tuple(range(len(numbers))) else ())
 
 
 def _listener(
@@ -150,9 +164,17 @@ def _listener(
         if key not in raw:
             problems.append(Problem(f"{prefix}.{key}", "missing", f"add {example}"))
     listener = build(ListenerSettings, merged, prefix, dataclasses.replace(ctx, relabel=relabel), problems)
-    if listener is None or len(problems) > before:
+    failed = problems[before:]
+    if listener is None or (failed and not (ctx.partial and _usable(prefix, failed))):
         return None
     return _apply_protocol_rules(prefix, listener, "role" in raw, protocols, problems)
+
+
+def _usable(prefix: str, problems: list[Problem]) -> bool:
+    """Whether a listener with these problems can still be checked (its port bound, its
+    TLS files read): its own name, protocol, role, address and mode validated."""
+    essential = {f"{prefix}.{key}" for key in (*_REQUIRED_LISTENER_KEYS, "role")} | {prefix}
+    return not any(p.key in essential for p in problems)
 
 
 def _apply_protocol_rules(

@@ -6,7 +6,7 @@ import functools
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from mailward.config.auth import AuthSettings
@@ -214,6 +214,15 @@ class Config:
         SmtpSettings(), "Message and session limits of every SMTP listener (mx and submission)."
     )
     listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
+    listener_index: tuple[int, ...] = field(
+        default=(), metadata={"internal": True, "doc": "Where each listener is among the file's "
+                              "[[listener]] tables, when some did not validate; empty: in order."})
+
+    def numbered_listeners(self) -> list[tuple[int, ListenerSettings]]:
+        """Each listener with its index among the file's ``[[listener]]`` tables, which
+        problems name (``listener[2].address``): in the partial configuration of a file
+        with errors, the listeners that did not validate are missing."""
+        return list(zip(self.listener_index or range(len(self.listener)), self.listener, strict=True))
 
     @property
     def server_name(self) -> str:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailward.config.load import LoadedConfig
 
 
 class Severity(enum.Enum):
@@ -47,10 +51,18 @@ class Problem:
 
 
 class ConfigError(Exception):
-    """Raised when a configuration has at least one error; carries them all."""
+    """Raised when a configuration has at least one error; carries them all.
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    ``partial``, when the file could be parsed: the configuration with every setting
+    that failed at its default and every listener that failed left out, and
+    ``partial.failed`` naming the settings that failed. ``config check`` (and serve's
+    start-up check) run the remaining checks on it, so that one run reports every
+    problem; nothing may serve it.
+    """
+
+    def __init__(self, problems: Iterable[Problem], partial: LoadedConfig | None = None) -> None:
         self.problems = tuple(problems)
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -62,10 +63,14 @@ class BuildContext:
     the path a problem should name instead: a listener's TLS settings are the
     global ``[tls]`` merged with the listener's own, and a bad value that came
     from ``[tls]`` is reported there, once, not under every listener.
+    ``partial``: build a section even when some of its settings fail, with those
+    at their defaults (for ``config check``, which goes on to check the settings
+    that did validate; never for a configuration that is served).
     """
 
     base_dir: Path
     relabel: Mapping[str, str] = field(default_factory=dict)
+    partial: bool = False
 
     def path_of(self, prefix: str, key: str) -> str:
         path = join(prefix, key)
@@ -119,7 +124,9 @@ def build(
     ctx: BuildContext,
     problems: list[Problem],
 ) -> T | None:
-    """Build ``cls`` from ``data``; append problems; ``None`` if any field failed."""
+    """Build ``cls`` from ``data``; append problems; ``None`` if any field failed
+    (unless ``ctx.partial``: then failed fields keep their defaults, and a section
+    keeps the settings of it that validated)."""
     known = fields_of(cls)
     names = [f.name for f, _ in known]
     ok = True
@@ -141,6 +148,8 @@ def build(
         value = _convert(hint, data[f.name], path, ctx, problems)
         if len(problems) > before:
             ok = False
+            if ctx.partial and dataclasses.is_dataclass(value):
+                values[f.name] = value  # a section: the settings of it that validated
             continue
         check = f.metadata.get("check")
         if check is not None:
@@ -151,7 +160,7 @@ def build(
                 ok = False
                 continue
         values[f.name] = value
-    if not ok:
+    if not ok and not ctx.partial:
         return None
     return cls(**values)
 
@@ -252,11 +261,25 @@ def non_negative(value: float) -> tuple[str, str] | None:
 SECRET_PREFIX = "secret:"  # noqa: S105 - a reference prefix, not a password
 
 
+_SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as mailward.secrets.store.NAME_RE
+
+
 def secret_reference(value: str) -> tuple[str, str] | None:
     """A password setting: empty, or ``secret:NAME``; never the password itself."""
-    if value and not (value.startswith(SECRET_PREFIX) and len(value) > len(SECRET_PREFIX)):
-        return (
-            "a password is never written in the config itself",
-            'store it with `mailward secret set NAME` and write "secret:NAME" here',
-        )
-    return None
+    if not value:
+        return None
+    if value.startswith(SECRET_PREFIX) and _SECRET_NAME.fullmatch(value[len(SECRET_PREFIX):]):
+        return None
+    fix = 'store it with `mailward secret set NAME` and write "secret:NAME" here'
+    head, sep, name = value.partition(":")
+    if sep and head.strip().lower() in ("secret", "secrets") and _SECRET_NAME.fullmatch(name.strip()):
+        wrong = "spaces around the secret name" if head == "secret" else f'"{head}{sep}" is not the prefix'
+        return (f'{wrong}: a reference is "{SECRET_PREFIX}NAME", lower case, nothing between',
+                f'write "{SECRET_PREFIX}{name.strip()}"')
+    if value.startswith(SECRET_PREFIX):
+        return (f'"{SECRET_PREFIX}" is not followed by a usable secret name',
+                "name a secret of `mailward secret list` (letters, digits, '.', '_' and '-')")
+    # the value itself is never echoed: it may be the password
+    return (f'has no "{SECRET_PREFIX}" prefix: a password is never written in the config itself',
+            f'if it names a secret (see `mailward secret list`), put "{SECRET_PREFIX}" before the name; '
+            f"else {fix}")

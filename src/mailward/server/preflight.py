@@ -11,7 +11,7 @@ import os
 import pwd
 from collections.abc import Callable, Iterable
 
-from mailward.config import Config, Problem, Severity
+from mailward.config import Config, ListenerSettings, Problem, Severity
 from mailward.config.access import Identity, Want, check
 from mailward.config.store import check_store
 from mailward.secrets import LazySecrets, SecretPaths
@@ -20,6 +20,18 @@ from mailward.server.sockets import BindError, bind, holders_of
 from mailward.tls.checks import check_tls, pairs_of
 
 Check = Callable[[Config, Identity], Iterable[Problem]]
+
+
+def needs(*keys: str) -> Callable[[Check], Check]:
+    """Mark a check as reading the settings under ``keys`` as a whole: it is skipped
+    (see :func:`preflight`) when one of them failed validation, instead of checking
+    defaults in their place (a connection to the default database, say)."""
+
+    def mark(check: Check) -> Check:
+        setattr(check, "needs", keys)  # noqa: B010 - an attribute of a function
+        return check
+
+    return mark
 
 
 def run_as(config: Config) -> Identity:
@@ -97,7 +109,7 @@ def check_ports(config: Config, who: Identity) -> Iterable[Problem]:
     ``mailward reload`` is what the admin wants."""
     server = pidfile.running(config.data_dir)
     ours = pidfile.family(server) if server is not None else set()
-    for index, listener in enumerate(config.listener):
+    for index, listener in config.numbered_listeners():
         try:
             bind(listener.bind, f"listener[{index}].address").close()
         except BindError as exc:
@@ -119,9 +131,9 @@ def check_readable(key: str, path: str, who: Identity) -> Iterable[Problem]:
         yield Problem(key, message, denied.fix)
 
 
-def tls_prefix(config: Config, index: int) -> str:
-    """Where a listener's TLS problems are reported: ``tls`` when it only inherits."""
-    listener = config.listener[index]
+def tls_prefix(config: Config, index: int, listener: ListenerSettings) -> str:
+    """Where the TLS problems of ``listener`` (``listener[index]`` in the file) are
+    reported: ``tls`` when it only inherits."""
     return "tls" if listener.tls_options == config.tls else f"listener[{index}].tls_options"
 
 
@@ -133,8 +145,8 @@ def check_tls_material(config: Config, who: Identity) -> Iterable[Problem]:
     """Each distinct TLS setting of a TLS listener: policy, files (as ``who`` reads them), keys."""
     checked: set[str] = set()
     secrets = secret_source(config)
-    for index, listener in enumerate(config.listener):
-        prefix = tls_prefix(config, index)
+    for index, listener in config.numbered_listeners():
+        prefix = tls_prefix(config, index, listener)
         if listener.tls == "none" or prefix in checked:
             continue
         checked.add(prefix)
@@ -163,9 +175,28 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def preflight(config: Config, extra: Iterable[Check] = ()) -> list[Problem]:
+# checks that stay useful when data_dir failed validation (every other check reads a
+# path that starts at data_dir, so it would report on the wrong directory)
+WITHOUT_DATA_DIR: tuple[Check, ...] = (check_user, check_listeners, check_ports)
+
+
+def preflight(
+    config: Config, extra: Iterable[Check] = (), failed: frozenset[str] = frozenset()
+) -> list[Problem]:
+    """Every check's problems. ``failed``: the settings of a partial configuration (see
+    :attr:`mailward.config.ConfigError.partial`) that failed validation; problems of
+    those settings are left out, since they stand at their defaults, not the file's values."""
     who = run_as(config)
     problems: list[Problem] = []
     for run in (*CHECKS, *extra):
-        problems.extend(run(config, who))
+        if "data_dir" in failed and run not in WITHOUT_DATA_DIR:
+            continue
+        if any(_about(f, frozenset(getattr(run, "needs", ()))) for f in failed):
+            continue
+        problems.extend(p for p in run(config, who) if not _about(p.key, failed))
     return problems
+
+
+def _about(key: str, failed: frozenset[str]) -> bool:
+    """Whether ``key`` is one of the ``failed`` settings or inside one."""
+    return any(key == f or key.startswith((f"{f}.", f"{f}[")) for f in failed)

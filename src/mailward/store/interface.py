@@ -55,6 +55,18 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or opened (a 4xx / try-again-later condition)."""
 
 
+class StoreUnreachable(StoreUnavailable):
+    """Connecting to the store's server failed: ``reason`` says why, ``key`` names the
+    setting to look at and ``fix`` what to do (``config check`` reports them as a
+    problem; ``serve`` logs the whole line)."""
+
+    def __init__(self, key: str, reason: str, fix: str) -> None:
+        self.key = key
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{reason}; fix: {fix}" if fix else reason)
+
+
 class StoreFull(StoreUnavailable):
     """The store's disk or database has no room left: a known condition, said in one
     line rather than with a traceback, and answered "mail system full" (RFC 3463 4.3.1)."""

@@ -26,7 +26,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from mailward.config.store import PostgresSettings
 from mailward.store import feed
 from mailward.store.feed import FeedHub, HubSubscription
-from mailward.store.interface import AlreadyExists, ChangeEvent, NotFound, StoreFull, StoreUnavailable
+from mailward.store.interface import (
+    AlreadyExists,
+    ChangeEvent,
+    NotFound,
+    StoreFull,
+    StoreUnavailable,
+    StoreUnreachable,
+)
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
@@ -66,20 +73,36 @@ def _outage(exc: BaseException) -> bool:
     return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
-def explain_connect_error(pg: PostgresSettings, exc: Exception) -> StoreUnavailable:
+def explain_connect_error(pg: PostgresSettings, exc: Exception) -> StoreUnreachable:
     """A connection failure as one line naming the host and, for TLS trouble, the CA file."""
     text = " ".join(str(exc).split())
     where = f"PostgreSQL server {pg.host}:{pg.port} (database {pg.dbname!r}, user {pg.user!r})"
     ca = pg.sslrootcert or "libpq's default ~/.postgresql/root.crt"
+    prefix = "store.postgres"
     if "certificate verify failed" in text or "root certificate file" in text:
-        return StoreUnavailable(
-            f"cannot verify the TLS certificate of {where} against the CA file {ca}: {text}; "
-            "fix: set store.postgres.sslrootcert to the CA that signed the server's certificate")
+        return StoreUnreachable(
+            f"{prefix}.sslrootcert",
+            f"cannot verify the TLS certificate of {where} against the CA file {ca}: {text}",
+            "set store.postgres.sslrootcert to the CA that signed the server's certificate")
     if "does not match host name" in text or "server certificate for" in text:
-        return StoreUnavailable(
-            f"the TLS certificate of {where} does not name {pg.host!r} (CA file {ca}): {text}; "
-            "fix: connect with the name the certificate carries")
-    return StoreUnavailable(f"cannot connect to {where}: {text}")
+        return StoreUnreachable(
+            f"{prefix}.host",
+            f"the TLS certificate of {where} does not name {pg.host!r} (CA file {ca}): {text}",
+            "connect with the name the certificate carries")
+    reason = f"cannot connect to {where}: {text}"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return StoreUnreachable(
+            f"{prefix}.password", reason,
+            "check store.postgres.user, and store the user's password with `mailward secret set NAME` "
+            'and write password = "secret:NAME"')
+    if "does not exist" in text and "database" in text:
+        return StoreUnreachable(
+            f"{prefix}.dbname", reason, "create the database or correct store.postgres.dbname")
+    if "Connection refused" in text or "timeout expired" in text or "could not translate host name" in text:
+        return StoreUnreachable(
+            f"{prefix}.host", reason,
+            "start PostgreSQL, or correct store.postgres.host and port (its listen_addresses and port)")
+    return StoreUnreachable(prefix, reason, "")
 
 
 @dataclass
