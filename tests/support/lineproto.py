@@ -4,7 +4,8 @@ Commands (one per CRLF line): ``ECHO text``, ``STARTTLS``, ``TLS?``, ``CERT?`` (
 verified client certificate's SHA-256; ``CERT? subject``, ``CERT? names`` and
 ``CERT? emails`` give its other facts), ``BEGIN`` /
 ``END`` (reads between them are not interrupted by a shutdown, like a message
-being received), ``CRASH`` (the handler raises), ``QUIT``.
+being received), ``PATIENCE seconds`` (the reads after it wait that long, not the
+listener's idle timeout, like IMAP's IDLE), ``CRASH`` (the handler raises), ``QUIT``.
 
 A listener's role picks the dialect of the greeting and the STARTTLS exchange:
 ``plain`` (the default) and ``other`` as above; ``smtp``, ``imap`` and ``pop3``
@@ -61,9 +62,10 @@ async def _handle(conn: Connection, dialect: Dialect = PLAIN) -> None:
     conn.write(dialect.greeting)
     buffer = b""
     in_transaction = False
+    patience: float | None = None
     while True:
         while b"\r\n" not in buffer:
-            data = await conn.read(interruptible=not in_transaction)
+            data = await conn.read(interruptible=not in_transaction, timeout=patience)
             if not data:
                 return
             buffer += data
@@ -91,6 +93,9 @@ async def _handle(conn: Connection, dialect: Dialect = PLAIN) -> None:
         elif command == "END":
             in_transaction = False
             conn.write(b"+OK ended\r\n")
+        elif command == "PATIENCE":
+            patience = float(arg)
+            conn.write(b"+OK\r\n")
         elif command == "CRASH":
             raise RuntimeError("secret internal detail")
         elif command == "QUIT":

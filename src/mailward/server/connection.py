@@ -212,6 +212,7 @@ class Connection:
         self.bytes_out = 0
         self._loop = asyncio.get_running_loop()
         self._wait_started: float | None = None  # when the read waiting now began
+        self._wait_timeout = listener.limits.idle_timeout  # and how long it may wait
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_expired = False
 
@@ -224,14 +225,24 @@ class Connection:
     def stopping(self) -> bool:
         return self._stop_requested
 
-    async def read(self, max_bytes: int = 65536, *, interruptible: bool = True) -> bytes:
-        """Up to ``max_bytes`` bytes; ``b""`` once the client has closed its side."""
+    async def read(  # noqa: ASYNC109 - one idle timer per connection, not a scope per read
+        self, max_bytes: int = 65536, *, interruptible: bool = True, timeout: float | None = None
+    ) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` once the client has closed its side.
+
+        ``timeout``: how long this read may wait before :class:`IdleTimeout`, for a
+        protocol whose patience changes with its state (IMAP's IDLE waits 30 minutes,
+        a half-sent command line much less); the listener's idle timeout otherwise."""
         stream = self._stream
         while not stream.buffered and not stream.eof:
             if interruptible and self._stop_requested:
                 raise ServerStopping
             stream.readable.clear()
             self._wait_started = self._loop.time()
+            self._wait_timeout = timeout if timeout is not None else self.listener.limits.idle_timeout
+            deadline = self._wait_started + self._wait_timeout
+            if self._idle_timer is not None and self._idle_timer.when() > deadline:
+                self._cancel_idle_timer()  # this read is less patient than the timer
             if self._idle_timer is None:
                 self._arm_idle_timer(self._wait_started)
             try:
@@ -249,14 +260,14 @@ class Connection:
     # or moves itself to the deadline of the wait going on now.
 
     def _arm_idle_timer(self, since: float) -> None:
-        self._idle_timer = self._loop.call_at(since + self.listener.limits.idle_timeout, self._idle_check)
+        self._idle_timer = self._loop.call_at(since + self._wait_timeout, self._idle_check)
 
     def _idle_check(self) -> None:
         self._idle_timer = None
         started = self._wait_started
         if started is None:
             return  # not waiting now: the next read arms the timer again
-        if self._loop.time() - started >= self.listener.limits.idle_timeout:
+        if self._loop.time() - started >= self._wait_timeout:
             self._idle_expired = True
             self._stream.readable.set()
         else:

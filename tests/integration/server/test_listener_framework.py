@@ -70,6 +70,24 @@ async def test_idle_timeout(start_server: StartServer, caplog: pytest.LogCapture
     assert line.endswith("outcome=idle timeout")
 
 
+async def test_a_read_may_wait_longer_or_shorter_than_the_idle_timeout(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain", extra="[listener.limits]\nidle_timeout = 2"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    assert await client.command("PATIENCE 5") == b"+OK\r\n"  # as IMAP's IDLE would
+    await asyncio.sleep(2.5)  # past the listener's idle timeout
+    assert await client.command("ECHO still here") == b"still here\r\n"
+    assert await client.command("PATIENCE 0.1") == b"+OK\r\n"  # and less patient again
+    started = asyncio.get_running_loop().time()
+    assert await client.line() == b"-ERR timeout\r\n"
+    assert asyncio.get_running_loop().time() - started < 1.5  # well before the listener's 2 s
+    [line] = await wait_for_log(caplog, 1)
+    assert line.endswith("outcome=idle timeout")
+
+
 async def test_session_timeout_despite_activity(
     start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
