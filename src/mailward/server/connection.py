@@ -225,8 +225,9 @@ class Connection:
     def stopping(self) -> bool:
         return self._stop_requested
 
-    async def read(  # noqa: ASYNC109 - one idle timer per connection, not a scope per read
-        self, max_bytes: int = 65536, *, interruptible: bool = True, timeout: float | None = None
+    # ASYNC109: an idle timeout (one timer per connection), not a scope per read
+    async def read(
+        self, max_bytes: int = 65536, *, interruptible: bool = True, timeout: float | None = None,  # noqa: ASYNC109
     ) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` once the client has closed its side.
 
