@@ -15,8 +15,14 @@ from pathlib import Path
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
-def command(args: Sequence[str], *, umask: int | None = None, user: str | None = None) -> list[str]:
+def command(
+    args: Sequence[str], *, umask: int | None = None, user: str | None = None,
+    open_files: tuple[int, int] | None = None,
+) -> list[str]:
+    """``open_files``: the (soft, hard) open-files limit to start it with (util-linux prlimit)."""
     cmd = [sys.executable, "-m", "support.mailward_line", *args]
+    if open_files is not None:
+        cmd = ["prlimit", f"--nofile={open_files[0]}:{open_files[1]}", "--", *cmd]
     if umask is not None:
         cmd = ["sh", "-c", f'umask {umask:04o}; exec "$@"', "sh", *cmd]
     if user is not None:
@@ -37,10 +43,10 @@ def env() -> dict[str, str]:
 
 def mailward(
     *args: str, umask: int | None = None, user: str | None = None, cwd: Path | None = None,
-    stdin: str = "",
+    stdin: str = "", open_files: tuple[int, int] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command(args, umask=umask, user=user),
+        command(args, umask=umask, user=user, open_files=open_files),
         input=stdin,
         capture_output=True,
         text=True,
@@ -54,9 +60,12 @@ def mailward(
 class Running:
     """A ``mailward serve`` in the background whose log lines can be awaited."""
 
-    def __init__(self, *args: str, user: str | None = None, umask: int | None = None) -> None:
+    def __init__(
+        self, *args: str, user: str | None = None, umask: int | None = None,
+        open_files: tuple[int, int] | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
-            command(args, umask=umask, user=user),
+            command(args, umask=umask, user=user, open_files=open_files),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

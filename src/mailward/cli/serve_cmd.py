@@ -25,6 +25,7 @@ from mailward.server.logs import setup_logging
 from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
+from mailward.server.rlimits import raise_open_files
 from mailward.server.runtime_check import warn_runtime
 from mailward.server.services import StartupError, open_service_store, open_services
 from mailward.server.sockets import BindError, bind
@@ -59,6 +60,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    files_before, files_now = raise_open_files()  # before anything opens a file
     checked = check_config(args.config, extra=(warn_runtime,))
     loaded = checked.loaded
     if loaded is None:  # no logging set up from a config that failed: every problem on stderr
@@ -67,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     config = loaded.config
     setup_logging(config.log_level, log_file=config.log_file, syslog=config.syslog)
+    if files_now != files_before:
+        log.info("open files: limit raised from %d to %d", files_before, files_now)
+    else:
+        log.info("open files: limit %d", files_now)
     for problem in checked.problems:
         (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
     if checked.errors:

@@ -16,6 +16,7 @@ from mailward.config.access import Identity, Want, check
 from mailward.config.store import check_store
 from mailward.secrets import LazySecrets, SecretPaths
 from mailward.server import pidfile
+from mailward.server.rlimits import check_open_files
 from mailward.server.sockets import BindError, bind, holders_of
 from mailward.tls.checks import check_tls, pairs_of
 
@@ -170,6 +171,7 @@ CHECKS: tuple[Check, ...] = (
     check_user,
     check_data_dir,
     check_listeners,
+    check_open_files,
     check_tls_material,
     check_store_settings,
 )
@@ -177,7 +179,7 @@ CHECKS: tuple[Check, ...] = (
 
 # checks that stay useful when data_dir failed validation (every other check reads a
 # path that starts at data_dir, so it would report on the wrong directory)
-WITHOUT_DATA_DIR: tuple[Check, ...] = (check_user, check_listeners, check_ports)
+WITHOUT_DATA_DIR: tuple[Check, ...] = (check_user, check_listeners, check_open_files, check_ports)
 
 
 def preflight(

@@ -303,3 +303,20 @@ def test_serve_refuses_to_start_without_its_store(tmp_path: Path) -> None:
     result = mailward("serve", "-c", str(config))
     assert result.returncode == 1
     assert "store: cannot open the sqlite store" in result.stderr
+
+
+def test_serve_raises_its_open_files_limit_and_warns_when_connections_cannot_fit(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    write(config, listener(extra="[listener.limits]\nmax_connections = 1000\n"), tmp_path)
+    running = Running("serve", "-c", str(config), open_files=(100, 4096))
+    try:
+        running.wait_for(r"open files: limit raised from 100 to 4096$")
+        running.wait_for(r"mailward started")
+    finally:
+        running.stop()
+    # a hard limit below what the listeners' max_connections need: said at once
+    checked = mailward("config", "check", "-c", str(config), open_files=(256, 512))
+    assert "limits.max_connections" in checked.stdout + checked.stderr
+    assert "may have only 512" in checked.stdout + checked.stderr
+    assert "LimitNOFILE=" in checked.stdout + checked.stderr
+    assert "limits.max_connections" not in mailward("config", "check", "-c", str(config)).stdout
