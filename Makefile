@@ -42,6 +42,8 @@ typecheck: $(STAMP)
 
 test: $(STAMP) debs lint typecheck
 	$(BIN)/pytest
+	# the connection and TLS layers again on uvloop (event_loop = "uvloop")
+	$(BIN)/pytest -q --event-loop uvloop tests/integration/tls tests/integration/server tests/unit/server
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -18,6 +18,7 @@ Load generators:
     .venv/bin/python bench/smtp.py [--messages 2000] [--sessions 1,10,50] [--sizes 1024,102400]
                                    [--modes plain,starttls] [--sink] [--log-level warning]
     .venv/bin/python bench/smtp.py --memory 8 --messages 10000   # RSS as messages grow
+    .venv/bin/python bench/smtp.py --event-loops asyncio,uvloop --rounds 3   # paired, rotated
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +61,7 @@ def mailward(*args: str, stdin: str | None = None) -> str:
 
 WORKERS = 0  # the config's workers (0: one per core, the default); --workers sets it
 LOG_LEVEL = "warning"  # --log-level; the default config's is "info": two lines per message
+EVENT_LOOP = "asyncio"  # the config's event_loop; --event-loops compares several
 
 
 def setup(base: Path, port: int, tls: str) -> Path:
@@ -66,7 +69,7 @@ def setup(base: Path, port: int, tls: str) -> Path:
     config = base / "bench.toml"
     config.write_text(
         f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "{LOG_LEVEL}"\n'
-        f'workers = {WORKERS}\n\n'
+        f'workers = {WORKERS}\nevent_loop = "{EVENT_LOOP}"\n\n'
         f'[tls]\ncertificate = "certs/server.crt"\nkey = "certs/server.key"\n\n'
         f'[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n\n'
         f'[[listener]]\nname = "mx"\nprotocol = "smtp"\nrole = "mx"\naddress = "127.0.0.1:{port}"\n'
@@ -305,6 +308,11 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning",
                         help='the server\'s log_level (the default config\'s is "info"); '
                              "the log goes to a file")
+    parser.add_argument("--event-loops", default="",
+                        help="compare the server on these event loops (e.g. asyncio,uvloop): each "
+                        "case runs on each loop in every round, the order rotated, and prints "
+                        "medians, min-max and the ratio of the others to the first")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --event-loops")
     parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
                         help="instead: RSS of the server processes after each of ROUNDS rounds "
                              "of --messages 1 KiB messages from 50 sessions, on one server")
@@ -316,6 +324,9 @@ def main() -> None:
     os.chdir(ROOT)
     if args.memory:
         memory_growth(args.memory, args.messages, 50, 1024)
+        return
+    if args.event_loops:
+        compare_loops(args, args.event_loops.split(","))
         return
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
@@ -329,6 +340,29 @@ def main() -> None:
                 rate = run_case(mode, args.messages, sessions, size, args.client_procs)
                 print(f"{mode:<9}  {size:>6} B  {sessions:>2} sessions  {rate:8.0f} msg/s delivered "
                       f"({args.messages} messages)", flush=True)
+
+
+def compare_loops(args: argparse.Namespace, loops: list[str]) -> None:
+    """The same cases on each event loop, interleaved: round r starts with loop r mod n."""
+    global EVENT_LOOP  # noqa: PLW0603 - the setting of the run in progress
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        for sessions in (int(s) for s in args.sessions.split(",")):
+            for mode in args.modes.split(","):
+                rates: dict[str, list[float]] = {name: [] for name in loops}
+                for r in range(args.rounds):
+                    for name in loops[r % len(loops):] + loops[:r % len(loops)]:
+                        EVENT_LOOP = name
+                        rates[name].append(run_case(mode, args.messages, sessions, size, args.client_procs))
+                first = loops[0]
+                for name in loops:
+                    ratio = [b / a for a, b in zip(rates[first], rates[name], strict=True)]
+                    print(f"{mode:<9} {size:>6} B {sessions:>2} sessions {name:<8} median "
+                          f"{statistics.median(rates[name]):7.0f} msg/s (min {min(rates[name]):.0f}, max "
+                          f"{max(rates[name]):.0f}); paired ratio to {first}: median "
+                          f"{statistics.median(ratio):.2f} (min {min(ratio):.2f}, max {max(ratio):.2f})",
+                          flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,3 +22,19 @@ def open_tmp() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
+        help="the event loop the async tests (and the servers they start in-process) run on",
+    )
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object] | None:
+    """pytest-asyncio's hook: ``--event-loop uvloop`` runs every in-process server on uvloop."""
+    if config.getoption("--event-loop") != "uvloop":
+        return None  # asyncio's own loop
+    import uvloop  # noqa: PLC0415
+
+    return {"uvloop": uvloop.new_event_loop}

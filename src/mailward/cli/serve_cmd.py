@@ -22,6 +22,8 @@ from mailward.server import logs, pidfile
 from mailward.server.app import ReloadReport, Server, TlsFactory
 from mailward.server.counts import Counts, SharedCounts
 from mailward.server.logs import setup_logging
+from mailward.server.loop import LoopFactory, loop_factory
+from mailward.server.loop import run as run_on
 from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
@@ -95,19 +97,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_bound(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str) -> int:
     config = loaded.config
+    factory = loop_factory(config.event_loop)  # config check made sure it imports
     if config.user:  # drop_to imports everything the server will need first
         entry = pwd.getpwnam(config.user)
         logs.give_log_file(config.log_file, entry.pw_uid, entry.pw_gid)
         drop_to(config.user)
     salt_key = server_salt_key(config)  # once: every worker hands out the same salts
     _tune_gc()
-    # The stdlib event loop, not uvloop: uvloop's server-side start_tls loses the
-    # handshake now and then (about half the runs here; uvloop issue #707), and every
-    # TLS connection, implicit or STARTTLS, goes through start_tls.
     count = config.worker_count
     if count == 1:
-        return asyncio.run(serve(loaded, sockets, config_path, tls_factory(config), salt_key))
-    return _serve_workers(loaded, sockets, config_path, count, salt_key)
+        return run_on(serve(loaded, sockets, config_path, tls_factory(config), salt_key), factory)
+    return _serve_workers(loaded, sockets, config_path, count, salt_key, factory)
 
 
 # Collect the youngest generation after this many new container objects, not 700: a
@@ -127,7 +127,7 @@ def _tune_gc() -> None:
 
 
 def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], config_path: str,
-                   count: int, salt_key: bytes) -> int:
+                   count: int, salt_key: bytes, factory: LoopFactory | None) -> int:
     """Several worker processes (see :mod:`mailward.server.workers`): the store is locked
     and migrated once, here, before they start."""
     config = loaded.config
@@ -143,7 +143,7 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
             return EXIT_PROBLEMS
         capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
         counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
-        factory = tls_factory(config)
+        tls = tls_factory(config)
         # PostgreSQL's LISTEN/NOTIFY reaches every worker; the embedded store needs these
         links = PeerLinks(count) if config.store.backend == "sqlite" else None
 
@@ -151,7 +151,7 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
             setup_logging(config.log_level, worker.index + 1, log_file=config.log_file, syslog=config.syslog)
             mine = counts.for_worker(worker.index)
             peers = links.for_worker(worker.index) if links is not None else None
-            return asyncio.run(serve(loaded, sockets, config_path, factory, salt_key, worker, mine, peers))
+            return run_on(serve(loaded, sockets, config_path, tls, salt_key, worker, mine, peers), factory)
 
         log.info("starting %d worker processes", count)
         try:

@@ -21,6 +21,7 @@ TlsMode = Literal["none", "starttls", "starttls-required", "implicit"]
 PlaintextLogin = Literal["tls-only", "allow"]
 ScramPlus = Literal["on-request", "advertised"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error"]
+EventLoop = Literal["asyncio", "uvloop"]
 
 
 def _check_log_file(value: str) -> tuple[str, str] | None:
@@ -179,6 +180,11 @@ class Config:
     )
     syslog: bool = setting(
         False, "Also log to syslog (facility mail, through /dev/log, which journald reads too)."
+    )
+    event_loop: EventLoop = setting(
+        "asyncio",
+        "asyncio | uvloop: the event loop the workers run (uvloop needs the mailward[uvloop] "
+        "extra). Changing it needs a restart.",
     )
     workers: int = setting(
         0,

@@ -16,6 +16,7 @@ from mailward.config.access import Identity, Want, check
 from mailward.config.store import check_store
 from mailward.secrets import LazySecrets, SecretPaths
 from mailward.server import pidfile
+from mailward.server.loop import check_event_loop
 from mailward.server.rlimits import check_open_files
 from mailward.server.sockets import BindError, bind, holders_of
 from mailward.tls.checks import check_tls, pairs_of
@@ -172,6 +173,7 @@ CHECKS: tuple[Check, ...] = (
     check_data_dir,
     check_listeners,
     check_open_files,
+    check_event_loop,
     check_tls_material,
     check_store_settings,
 )

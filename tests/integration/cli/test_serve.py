@@ -320,3 +320,24 @@ def test_serve_raises_its_open_files_limit_and_warns_when_connections_cannot_fit
     assert "may have only 512" in checked.stdout + checked.stderr
     assert "LimitNOFILE=" in checked.stdout + checked.stderr
     assert "limits.max_connections" not in mailward("config", "check", "-c", str(config)).stdout
+
+
+def test_serve_on_uvloop(tmp_path: Path) -> None:
+    config = tmp_path / "mailward.toml"
+    write(config, 'event_loop = "uvloop"\n' + listener(), tmp_path)
+    running = Running("serve", "-c", str(config))
+    try:
+        port = int(running.wait_for(r"listening: line line \(plain, tls none\) on 127\.0\.0\.1:(\d+)").group(1))
+        running.wait_for(r"mailward started")
+        assert talk(port, b"ECHO on uvloop", b"QUIT") == [b"+OK ready\r\n", b"on uvloop\r\n", b"+OK bye\r\n"]
+    finally:
+        running.stop()
+
+
+def test_an_event_loop_that_is_not_installed_is_a_problem() -> None:
+    from mailward.server.loop import LoopUnavailable, loop_factory  # noqa: PLC0415
+
+    assert loop_factory("asyncio") is None
+    assert loop_factory("uvloop") is not None
+    with pytest.raises(LoopUnavailable, match="not installed"):
+        loop_factory("mailward_no_such_loop")
