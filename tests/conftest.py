@@ -31,10 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object] | None:
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """pytest-asyncio's hook: ``--event-loop uvloop`` runs every in-process server on uvloop."""
     if config.getoption("--event-loop") != "uvloop":
-        return None  # asyncio's own loop
+        import asyncio  # noqa: PLC0415
+
+        return {"asyncio": asyncio.new_event_loop}
     import uvloop  # noqa: PLC0415
 
     return {"uvloop": uvloop.new_event_loop}
