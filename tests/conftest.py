@@ -34,9 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """pytest-asyncio's hook: ``--event-loop uvloop`` runs every in-process server on uvloop."""
     if config.getoption("--event-loop") != "uvloop":
-        import asyncio  # noqa: PLC0415
+        import asyncio
 
         return {"asyncio": asyncio.new_event_loop}
-    import uvloop  # noqa: PLC0415
+    import uvloop
 
     return {"uvloop": uvloop.new_event_loop}

@@ -33,10 +33,8 @@ from mailward.server.services import StartupError, open_service_store, open_serv
 from mailward.server.sockets import BindError, bind
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
 from mailward.server.workers import Supervisor, WorkerContext
-from mailward.store.factory import sqlite_directory
+from mailward.store.factory import PeerFeed, ServerHold
 from mailward.store.interface import StoreUnavailable
-from mailward.store.sqlite.backend import lock_store
-from mailward.store.sqlite.peers import PeerFeed, PeerLinks
 from mailward.tls.context import ServerContextSource
 from mailward.tls.source import source_for_listener
 
@@ -131,40 +129,34 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
     """Several worker processes (see :mod:`mailward.server.workers`): the store is locked
     and migrated once, here, before they start."""
     config = loaded.config
-    lock_fd = -1
     try:
         try:
-            if config.store.backend == "sqlite":
-                lock_fd = lock_store(sqlite_directory(config.data_dir))
+            hold = ServerHold(config.store, config.data_dir, count)
         except StoreUnavailable as exc:
             log.error("%s: store: %s", loaded.file, exc)
             return EXIT_PROBLEMS
-        if not asyncio.run(_store_opens(loaded)):
-            return EXIT_PROBLEMS
-        capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
-        counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
-        tls = tls_factory(config)
-        # PostgreSQL's LISTEN/NOTIFY reaches every worker; the embedded store needs these
-        links = PeerLinks(count) if config.store.backend == "sqlite" else None
-
-        def work(worker: WorkerContext) -> int:
-            setup_logging(config.log_level, worker.index + 1, log_file=config.log_file, syslog=config.syslog)
-            mine = counts.for_worker(worker.index)
-            peers = links.for_worker(worker.index) if links is not None else None
-            return run_on(serve(loaded, sockets, config_path, tls, salt_key, worker, mine, peers), factory)
-
-        log.info("starting %d worker processes", count)
         try:
+            if not asyncio.run(_store_opens(loaded)):
+                return EXIT_PROBLEMS
+            capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
+            counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
+            tls = tls_factory(config)
+
+            def work(worker: WorkerContext) -> int:
+                setup_logging(config.log_level, worker.index + 1, log_file=config.log_file,
+                              syslog=config.syslog)
+                mine, peers = counts.for_worker(worker.index), hold.feed_for(worker.index)
+                main = serve(loaded, sockets, config_path, tls, salt_key, worker, mine, peers)
+                return run_on(main, factory)
+
+            log.info("starting %d worker processes", count)
             with counts:
                 return Supervisor(count, work, counts.forget_worker).run()
         finally:
-            if links is not None:
-                links.close()
+            hold.close()
     finally:
         for sock in sockets.values():
             sock.close()
-        if lock_fd >= 0:
-            os.close(lock_fd)
 
 
 async def _store_opens(loaded: LoadedConfig) -> bool:

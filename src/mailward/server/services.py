@@ -7,16 +7,14 @@ tests build them around a store of their own. Handlers get them through their
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailward.auth.accounts import AuthServices, build_auth
 from mailward.config import Config
 from mailward.delivery.recipients import Resolver
-from mailward.store.factory import no_secrets, open_store
+from mailward.store.factory import PeerFeed, no_secrets, open_store
 from mailward.store.interface import Store, StoreError
-from mailward.store.sqlite.peers import PeerFeed
 
 
 @dataclass(frozen=True)
@@ -66,6 +64,6 @@ async def open_service_store(
                                 peers=peers, migrate=migrate)
     except StoreError as exc:
         raise StartupError(f"store: cannot open the {config.store.backend} store: {exc}") from None
-    except (OSError, sqlite3.Error) as exc:
-        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except OSError as exc:
+        what = exc.strerror or str(exc)
         raise StartupError(f"store: cannot open the {config.store.backend} store: {what}") from None

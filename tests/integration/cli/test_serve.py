@@ -335,7 +335,7 @@ def test_serve_on_uvloop(tmp_path: Path) -> None:
 
 
 def test_an_event_loop_that_is_not_installed_is_a_problem() -> None:
-    from mailward.server.loop import LoopUnavailable, loop_factory  # noqa: PLC0415
+    from mailward.server.loop import LoopUnavailable, loop_factory
 
     assert loop_factory("asyncio") is None
     assert loop_factory("uvloop") is not None
