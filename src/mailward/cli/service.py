@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from mailward.auth.accounts import AccountService, ServiceError
 from mailward.cli.common import add_config_argument, fail, load_config
-from mailward.cli.store_cmd import secret_resolver
 from mailward.config import Config
 from mailward.server.privileges import drop_to
+from mailward.server.services import secret_resolver
 from mailward.store.factory import open_store
 from mailward.store.interface import StoreError
 

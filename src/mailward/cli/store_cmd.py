@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from typing import IO, Any
 
 from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, fail, load_config, print_usage
-from mailward.config import Config, ConfigError, load
-from mailward.secrets import LazySecrets, SecretError, SecretPaths
+from mailward.config import ConfigError, load
 from mailward.server.registry import protocol_rules
+from mailward.server.services import secret_resolver
 from mailward.store.factory import open_store
 from mailward.store.interface import StoreError
 from mailward.store.transfer import copy_store
@@ -37,19 +36,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_config_argument(copy)
     copy.add_argument("--to", required=True, metavar="CONFIG", help="config file naming the target store")
     copy.set_defaults(func=cmd_copy)
-
-
-def secret_resolver(config: Config) -> Callable[[str], str]:
-    """Resolve the NAME of a ``secret:NAME`` from the sealed store, opened only when asked."""
-    secrets = LazySecrets(SecretPaths.of(config.secrets, config.data_dir))
-
-    def resolve(name: str) -> str:
-        try:
-            return secrets.get(name)
-        except SecretError as exc:
-            raise StoreError(f"store.postgres.password: {exc}") from None
-
-    return resolve
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from mailward.auth.accounts import AuthServices, build_auth
 from mailward.config import Config
 from mailward.delivery.recipients import Resolver
+from mailward.secrets import LazySecrets, SecretError, SecretPaths
 from mailward.store.factory import PeerFeed, no_secrets, open_store
 from mailward.store.interface import Store, StoreError
 
@@ -67,3 +68,16 @@ async def open_service_store(
     except OSError as exc:
         what = exc.strerror or str(exc)
         raise StartupError(f"store: cannot open the {config.store.backend} store: {what}") from None
+
+
+def secret_resolver(config: Config) -> Callable[[str], str]:
+    """Resolve the NAME of a ``secret:NAME`` from the sealed store, opened only when asked."""
+    secrets = LazySecrets(SecretPaths.of(config.secrets, config.data_dir))
+
+    def resolve(name: str) -> str:
+        try:
+            return secrets.get(name)
+        except SecretError as exc:
+            raise StoreError(f"store.postgres.password: {exc}") from None
+
+    return resolve

@@ -29,9 +29,9 @@ from typing import TypeVar
 
 import pytest
 
-from mailward.cli.serve_cmd import tls_factory
 from mailward.config import load
 from mailward.server.app import ReloadReport, Server
+from mailward.server.runtime import tls_factory
 from mailward.tls.context import ServerContextSource
 from support import lineproto
 from support.pki import Issued, TestCA
