@@ -5,7 +5,9 @@ verified client certificate's SHA-256; ``CERT? subject``, ``CERT? names`` and
 ``CERT? emails`` give its other facts), ``BEGIN`` /
 ``END`` (reads between them are not interrupted by a shutdown, like a message
 being received), ``PATIENCE seconds`` (the reads after it wait that long, not the
-listener's idle timeout, like IMAP's IDLE), ``CRASH`` (the handler raises), ``QUIT``.
+listener's idle timeout, like IMAP's IDLE), ``TICK n`` (a task beside the handler
+writes ``tick`` n times, 20 ms apart, then fails if n is negative), ``CRASH`` (the
+handler raises), ``QUIT``.
 
 A listener's role picks the dialect of the greeting and the STARTTLS exchange:
 ``plain`` (the default) and ``other`` as above; ``smtp``, ``imap`` and ``pop3``
@@ -16,6 +18,7 @@ IMAP: ``* OK``, tagged commands, ``TAG OK`` to ``STARTTLS``; POP3: ``STLS``).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from mailward.config import Config, ListenerSettings, ProtocolRules
@@ -96,6 +99,9 @@ async def _handle(conn: Connection, dialect: Dialect = PLAIN) -> None:
         elif command == "PATIENCE":
             patience = float(arg)
             conn.write(b"+OK\r\n")
+        elif command == "TICK":
+            conn.spawn(_ticks(conn, int(arg)), name="ticks")
+            conn.write(b"+OK\r\n")
         elif command == "CRASH":
             raise RuntimeError("secret internal detail")
         elif command == "QUIT":
@@ -104,6 +110,14 @@ async def _handle(conn: Connection, dialect: Dialect = PLAIN) -> None:
         else:
             conn.write(b"-ERR unknown command\r\n")
         await conn.drain()
+
+
+async def _ticks(conn: Connection, count: int) -> None:
+    for _ in range(abs(count)):
+        await asyncio.sleep(0.02)
+        conn.write(b"tick\r\n")
+    if count < 0:
+        raise RuntimeError("the ticking task failed")
 
 
 def _factory(settings: ListenerSettings, config: Config) -> registry.Handler:

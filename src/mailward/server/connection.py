@@ -12,7 +12,7 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, cast
 
 from mailward.config.model import ListenerSettings
@@ -81,7 +81,7 @@ class _Stream(asyncio.BufferedProtocol):
     """
 
     def __init__(self, on_made: Callable[[_Stream], None], scratch: bytearray) -> None:
-        self._on_made = on_made
+        self._on_made: Callable[[_Stream], None] | None = on_made
         self._scratch = memoryview(scratch)
         self.transport: asyncio.Transport | None = None
         self.chunks: deque[bytes] = deque()
@@ -106,7 +106,12 @@ class _Stream(asyncio.BufferedProtocol):
             # every reply goes out at once (see mailward.server.sockets.bind): asyncio sets
             # TCP_NODELAY itself, but only on sockets made with proto=IPPROTO_TCP
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._on_made(self)
+        on_made, self._on_made = self._on_made, None
+        if on_made is not None:
+            # dropped once called: it refers to the Connection made of this stream, and a
+            # cycle would keep every closed connection (its TLS state included) in memory
+            # until a full collection, which the server seldom runs (gc.freeze, thresholds)
+            on_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._scratch
@@ -215,6 +220,24 @@ class Connection:
         self._wait_timeout = listener.limits.idle_timeout  # and how long it may wait
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_expired = False
+        self.task_group: asyncio.TaskGroup | None = None  # set by the listener while the handler runs
+        self._spawned: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
+        """Run ``work`` beside the handler, in the connection's task group: it is cancelled
+        when the handler returns, and if it fails, the handler is cancelled and the
+        connection ends with that failure."""
+        if self.task_group is None:
+            work.close()
+            raise RuntimeError("spawn outside the connection's handler")
+        task = self.task_group.create_task(work, name=name or None)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
+
+    def cancel_tasks(self) -> None:
+        for task in list(self._spawned):
+            task.cancel()
 
     @property
     def tls_available(self) -> bool:

@@ -193,9 +193,7 @@ class Listener:
         reply = b""
         try:
             async with asyncio.timeout(self.settings.limits.session_timeout):
-                if self.settings.tls == "implicit":
-                    await conn.start_tls()
-                await self.handler(conn)
+                await self._serve(conn)
             if conn.at_eof:
                 outcome = "closed by client"
         except IdleTimeout:
@@ -220,6 +218,24 @@ class Listener:
             conn.close()
             self._connections.discard(conn)  # close() released its count, if the peer had not
             self._log_end(conn, started, outcome)
+
+    async def _serve(self, conn: Connection) -> None:
+        """The handler, in a task group of the connection's own: tasks it starts with
+        :meth:`Connection.spawn` (an IMAP IDLE watcher, say) end with it, and the first
+        failure among them is the connection's outcome."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                conn.task_group = group
+                try:
+                    if self.settings.tls == "implicit":
+                        await conn.start_tls()
+                    await self.handler(conn)
+                finally:
+                    conn.cancel_tasks()  # the handler is done: what it started is too
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        finally:
+            conn.task_group = None
 
     def _log_end(self, conn: Connection, started: float, outcome: str) -> None:
         self._log_line(conn.id, conn.peer, conn.tls or "no", started, conn.bytes_in, conn.bytes_out, outcome)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import socket
 import ssl
+import weakref
 from pathlib import Path
 
 import pytest
@@ -453,3 +455,56 @@ async def test_every_connection_sends_without_delay(start_server: StartServer) -
     sock = conn._transport.get_extra_info("socket")
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     await client.close()
+
+
+async def test_a_closed_connection_is_freed_without_the_cycle_collector(
+    start_server: StartServer, client_tls: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the bench finding: every closed connection (its TLS layer and OpenSSL state with it)
+    # stayed in memory until a full collection, which the server seldom runs
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("secure", tls="implicit"))
+    gc.collect()
+    gc.disable()
+    try:
+        client = await Client.connect(server, "secure", tls=client_tls)
+        assert await client.line() == b"+OK ready\r\n"
+        [conn] = server.listeners["secure"]._connections
+        freed = weakref.ref(conn)
+        layer = weakref.ref(conn._stream.tls)  # type: ignore[arg-type]
+        del conn
+        assert await client.command("QUIT") == b"+OK bye\r\n"
+        await client.close()
+        await wait_for_log(caplog, 1)
+        async with asyncio.timeout(10):
+            while freed() is not None or layer() is not None:
+                await asyncio.sleep(0.01)  # reference counting alone frees them
+    finally:
+        gc.enable()
+
+
+async def test_tasks_beside_the_handler_end_with_it_and_their_failure_ends_the_connection(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = await start_server(listener_toml("plain"))
+    client = await Client.connect(server, "plain")
+    await client.line()
+    assert await client.command("TICK 1000") == b"+OK\r\n"
+    assert await client.line() == b"tick\r\n"
+    await client.send(b"QUIT\r\n")
+    lines = []
+    while (line := await client.line()) != b"+OK bye\r\n":
+        lines.append(line)
+    assert set(lines) <= {b"tick\r\n"}
+    assert await client.closed()  # the ticking task did not keep the connection open
+    [first] = await wait_for_log(caplog, 1)
+    assert first.endswith("outcome=closed")
+    failing = await Client.connect(server, "plain")
+    await failing.line()
+    assert await failing.command("TICK -2") == b"+OK\r\n"
+    assert [await failing.line(), await failing.line()] == [b"tick\r\n", b"tick\r\n"]
+    assert await failing.line() == b"-ERR internal error\r\n"  # the handler was cancelled
+    [_, second] = await wait_for_log(caplog, 2)
+    assert second.endswith("outcome=internal error")
+    assert any(r.exc_info and "the ticking task failed" in str(r.exc_info[1]) for r in caplog.records)
