@@ -35,6 +35,7 @@ from mailward.store.interface import StoreUnavailable
 from mailward.store.sqlite.backend import lock_store
 from mailward.store.sqlite.peers import PeerFeed, PeerLinks
 from mailward.tls.context import ServerContextSource
+from mailward.tls.native_probe import log_features
 from mailward.tls.source import source_for_listener
 
 log = logging.getLogger("mailward.server")
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     config = loaded.config
     setup_logging(config.log_level, log_file=config.log_file, syslog=config.syslog)
+    log_features()  # probed by the checks above, before any worker forks: they inherit it
     for problem in checked.problems:
         (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
     if checked.errors:
