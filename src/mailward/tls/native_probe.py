@@ -30,6 +30,7 @@ import faulthandler
 import json
 import logging
 import os
+import resource
 import select
 import signal
 import ssl
@@ -226,8 +227,6 @@ def _child(
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)  # never poke the parent's event loop
         with contextlib.suppress(ValueError, OSError):
-            import resource  # noqa: PLC0415 - POSIX only, and only here
-
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file for a crash
         report = {}
         for feature in tried:
