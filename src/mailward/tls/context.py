@@ -22,14 +22,7 @@ from cryptography import x509
 from mailward.config.problems import ConfigError, Problem, errors
 from mailward.config.tls import TlsSettings
 from mailward.tls import certs, native
-from mailward.tls.checks import (
-    Pair,
-    SecretResolver,
-    check_tls,
-    identities_of,
-    pairs_of,
-    resolve_passphrase,
-)
+from mailward.tls.checks import Pair, SecretResolver, check_tls, identities_of, pairs_of, resolve_passphrase
 from mailward.tls.native_probe import features
 from mailward.tls.policy import SSL_VERSIONS, STDLIB_CURVE, Policy, resolve_policy
 

@@ -99,9 +99,12 @@ def probe(*, before_feature: Hook | None = None, timeout: float = TIMEOUT_SECOND
     tried = tuple(f for f in FEATURES if not _stdlib_has(f))
     if not tried:
         return NativeFeatures()
-    with tempfile.TemporaryDirectory(prefix="mailward-probe-") as directory:
-        certfile, keyfile = _throwaway_pair(Path(directory))
-        reasons, failure = _run_child(tried, certfile, keyfile, before_feature, timeout)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailward-probe-") as directory:
+            certfile, keyfile = _throwaway_pair(Path(directory))
+            reasons, failure = _run_child(tried, certfile, keyfile, before_feature, timeout)
+    except OSError as exc:  # no temporary directory, no fork: nothing was tried, nothing is trusted
+        reasons, failure = {}, f"the probe could not run: {exc}"
     if failure:
         return NativeFeatures({f: failure for f in tried})
     missing = {f: reasons.get(f) or "the probe did not report it" for f in tried if reasons.get(f) != ""}

@@ -90,3 +90,13 @@ def test_the_native_calls_follow_what_the_probe_found(monkeypatch: pytest.Monkey
             raise AssertionError(f"tls_exporter looked at {name} despite the probe")
 
     assert tls_exporter(Tls13()) is None  # type: ignore[arg-type]
+
+
+def test_a_probe_that_cannot_fork_trusts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    found = probe()
+    assert found.active == ()
+    assert found.why("groups") == "the probe could not run: [Errno 11] Resource temporarily unavailable"
