@@ -9,6 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from mailward.tls import native_probe
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Probe the native OpenSSL calls once, as serve does at start, while this process has
+    one thread: a fork later, beside other threads, could inherit a lock one of them holds."""
+    native_probe.features()
+
 
 @pytest.fixture
 def open_tmp() -> Iterator[Path]:

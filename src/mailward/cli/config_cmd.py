@@ -10,6 +10,7 @@ from mailward.cli.common import EXIT_OK, EXIT_PROBLEMS, add_config_argument, che
 from mailward.server.preflight import check_ports
 from mailward.server.runtime_check import check_runtime
 from mailward.server.store_check import check_store_connection
+from mailward.tls.native_probe import features
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +24,8 @@ def register(subparsers: Any) -> None:
             "it listens: files readable and directories writable by the user the server runs "
             "as (the Python installation included), addresses free, the database reachable "
             "with the configured TLS settings. Settings that fail validation do not stop the "
-            "other checks. Prints one line per problem; exits 1 if any is an error."
+            "other checks. Prints which native OpenSSL features (TLS 1.3 suites, groups, "
+            "tls-exporter) work here, then one line per problem; exits 1 if any is an error."
         ),
     )
     add_config_argument(check)
@@ -31,6 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    print(features().summary())  # probed once here; the TLS and SCRAM-PLUS checks use it
     checked = check_config(args.config, extra=(check_ports, check_runtime, check_store_connection))
     for problem in checked.problems:
         print(problem, file=sys.stderr)

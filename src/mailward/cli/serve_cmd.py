@@ -17,6 +17,7 @@ from mailward.server.logs import setup_logging
 from mailward.server.rlimits import raise_open_files
 from mailward.server.runtime_check import warn_runtime
 from mailward.server.trace import TRACE  # noqa: F401 - registers the level name for log_level
+from mailward.tls.native_probe import log_features
 
 log = logging.getLogger("mailward.server")
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("open files: limit raised from %d to %d", files_before, files_now)
     else:
         log.info("open files: limit %d", files_now)
+    log_features()  # probed by the checks above, before any worker forks: they inherit it
     for problem in checked.problems:
         (log.error if problem.severity is Severity.ERROR else log.warning)("%s", problem)
     if checked.errors:

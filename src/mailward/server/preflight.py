@@ -20,6 +20,7 @@ from mailward.server.loop import check_event_loop
 from mailward.server.rlimits import check_open_files
 from mailward.server.sockets import BindError, bind, holders_of
 from mailward.tls.checks import check_tls, pairs_of
+from mailward.tls.native_probe import TLS_EXPORTER, NativeFeatures, features
 
 Check = Callable[[Config, Identity], Iterable[Problem]]
 
@@ -164,6 +165,47 @@ def check_tls_material(config: Config, who: Identity) -> Iterable[Problem]:
                 yield problem
 
 
+def check_channel_binding(config: Config, who: Identity) -> Iterable[Problem]:
+    return scram_plus_problems(config, features())
+
+
+def scram_plus_problems(config: Config, found: NativeFeatures) -> list[Problem]:
+    """SCRAM-SHA-256-PLUS needs the tls-exporter channel binding: without it (the start-up
+    probe found the ctypes call not working) ``scram_plus = "advertised"`` is refused, and
+    "on-request", which would quietly accept no -PLUS at all, is a warning."""
+    if found.works(TLS_EXPORTER):
+        return []
+    why = found.why(TLS_EXPORTER)
+    problems: list[Problem] = []
+    said: set[str] = set()
+    for index, listener in config.numbered_listeners():
+        if listener.tls == "none":
+            continue  # no TLS, no channel binding to miss
+        inherited = listener.scram_plus == config.scram_plus
+        key = "scram_plus" if inherited else f"listener[{index}].scram_plus"
+        if key in said:
+            continue
+        said.add(key)
+        if listener.scram_plus == "advertised":
+            problems.append(Problem(
+                key,
+                'is "advertised", but SCRAM-SHA-256-PLUS cannot be offered: its tls-exporter channel '
+                f"binding needs SSL_export_keying_material (ssl offers only tls-unique), and {why}",
+                'set scram_plus = "on-request" (SCRAM-SHA-256 stays on offer), or run mailward on '
+                "CPython 3.11 to 3.13 with the shared libssl its _ssl module links",
+            ))
+        else:
+            problems.append(Problem(
+                key,
+                f"SCRAM-SHA-256-PLUS is not accepted here: no tls-exporter channel binding ({why}); "
+                "clients that ask for it get SCRAM-SHA-256 only",
+                "run mailward on CPython 3.11 to 3.13 with the shared libssl its _ssl module links "
+                "to have it",
+                Severity.WARNING,
+            ))
+    return problems
+
+
 def check_store_settings(config: Config, who: Identity) -> Iterable[Problem]:
     return check_store(config.store)
 
@@ -175,6 +217,7 @@ CHECKS: tuple[Check, ...] = (
     check_open_files,
     check_event_loop,
     check_tls_material,
+    check_channel_binding,
     check_store_settings,
 )
 

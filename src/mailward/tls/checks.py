@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from mailward.config.problems import Problem, Severity
 from mailward.config.schema import SECRET_PREFIX
 from mailward.config.tls import SniCertificate, TlsSettings
 from mailward.tls import certs
-from mailward.tls.policy import resolve_policy
+from mailward.tls.native_probe import GROUPS, TLS13_CIPHERSUITES, NativeFeatures, features
+from mailward.tls.policy import STDLIB_CURVE, TLS13_SUITES, Policy, resolve_policy
 
 SecretResolver = Callable[[str], str]
 """Resolves a ``secret:NAME`` reference (the whole string) to its value."""
@@ -109,9 +111,14 @@ def check_tls(
     *,
     resolve_secret: SecretResolver | None = None,
     now: dt.datetime | None = None,
+    native_features: NativeFeatures | None = None,
 ) -> list[Problem]:
-    """Every problem with ``settings``: policy values, files, keys, certificates."""
-    _, problems = resolve_policy(settings, key_prefix)
+    """Every problem with ``settings``: policy values, native features they need, files,
+    keys, certificates. ``native_features``: what the start-up probe found (the default)."""
+    policy, problems = resolve_policy(settings, key_prefix)
+    if policy is not None:
+        found = features() if native_features is None else native_features
+        problems.extend(check_native(policy, settings, key_prefix, found))
     when = now or dt.datetime.now(dt.UTC)
     for pair in pairs_of(settings, key_prefix):
         problems.extend(check_pair(pair, hostname, when, resolve_secret))
@@ -119,6 +126,53 @@ def check_tls(
     problems.extend(_check_client_ca(settings, key_prefix))
     problems.extend(_check_dhparams(settings, key_prefix))
     return problems
+
+
+_DEFAULT_CURVES = TlsSettings().curves
+_RUN_ON = (
+    "or run mailward on CPython 3.11 to 3.13 with the shared libssl its _ssl module links "
+    "(`mailward config check` prints which native OpenSSL features work)"
+)
+
+
+def check_native(policy: Policy, settings: TlsSettings, prefix: str, found: NativeFeatures) -> list[Problem]:
+    """The settings that need an OpenSSL call the ``ssl`` module lacks, where the start-up
+    probe (:mod:`mailward.tls.native_probe`) found that call not working: refused, not
+    quietly served with something else."""
+    problems: list[Problem] = []
+    if "TLSv1.3" in policy.versions.names and not found.works(TLS13_CIPHERSUITES):
+        default = openssl_tls13_suites()
+        if set(policy.ciphersuites) != set(default):
+            problems.append(
+                Problem(
+                    f"{prefix}.ciphersuites",
+                    f"{':'.join(policy.ciphersuites)} cannot be applied: setting TLS 1.3 suites needs "
+                    f"SSL_CTX_set_ciphersuites (ssl has no set_ciphersuites), and "
+                    f"{found.why(TLS13_CIPHERSUITES)}",
+                    f"leave ciphersuites empty (OpenSSL's own TLS 1.3 suites, {':'.join(default)}, are "
+                    f"the ones mailward asks for by default), {_RUN_ON}",
+                )
+            )
+    single_curve = len(policy.groups) == 1 and bool(STDLIB_CURVE.get(policy.groups[0]))
+    if not found.works(GROUPS) and not single_curve:
+        is_default = settings.curves == _DEFAULT_CURVES
+        note = " (the default: the groups of Mozilla's profiles)" if is_default else ""
+        problems.append(
+            Problem(
+                f"{prefix}.curves",
+                f'"{settings.curves}"{note} cannot be applied: a list of groups (or X25519) '
+                f"needs SSL_CTX_set1_groups_list (ssl sets one NIST curve only), and {found.why(GROUPS)}",
+                f'set curves = "prime256v1" (one curve, which ssl can set itself), {_RUN_ON}',
+            )
+        )
+    return problems
+
+
+def openssl_tls13_suites() -> tuple[str, ...]:
+    """The TLS 1.3 suites OpenSSL uses when none are set, as a fresh context lists them."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    listed = tuple(c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.3")
+    return listed or TLS13_SUITES
 
 
 def _read(path: str, key: str, what: str) -> tuple[bytes | None, Problem | None]:

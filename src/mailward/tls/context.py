@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from mailward.config.problems import ConfigError, Problem, Severity, errors
+from mailward.config.problems import ConfigError, Problem, errors
 from mailward.config.tls import TlsSettings
 from mailward.tls import certs, native
 from mailward.tls.checks import Pair, SecretResolver, check_tls, identities_of, pairs_of, resolve_passphrase
+from mailward.tls.native_probe import features
 from mailward.tls.policy import SSL_VERSIONS, STDLIB_CURVE, Policy, resolve_policy
 
 # Every context: no TLS compression (CRIME, RFC 7457 2.6), our cipher order,
@@ -182,7 +183,7 @@ def _apply_suites(ctx: ssl.SSLContext, policy: Policy, key: str, problems: list[
 def _apply_groups(ctx: ssl.SSLContext, policy: Policy, key: str, problems: list[Problem]) -> bool:
     if native.set_groups(ctx, policy.groups):
         return True
-    if native.available():
+    if native.stdlib_has(native.GROUPS) or features().works(native.GROUPS):
         problems.append(
             Problem(
                 key,
@@ -191,17 +192,15 @@ def _apply_groups(ctx: ssl.SSLContext, policy: Policy, key: str, problems: list[
             )
         )
         return False
-    # the stdlib sets one curve only: the first of the list it can name
-    usable = [STDLIB_CURVE[g] for g in policy.groups if STDLIB_CURVE.get(g)]
-    if not usable:
-        problems.append(Problem(key, "this Python can set only one NIST curve for ECDHE", 'use "prime256v1"'))
+    # without SSL_CTX_set1_groups_list the stdlib sets one NIST curve: exactly what was asked
+    # for, or nothing (check_native refused the rest before we got here)
+    curve = STDLIB_CURVE.get(policy.groups[0]) if len(policy.groups) == 1 else None
+    if curve is None:
+        why = features().why(native.GROUPS)
+        groups = ":".join(policy.groups)
+        problems.append(Problem(key, f"{groups} cannot be set: {why}", 'set curves = "prime256v1"'))
         return False
-    ctx.set_ecdh_curve(str(usable[0]))
-    problems.append(
-        Problem(
-            key, f"this Python can set one curve only; using {usable[0]}", "nothing to do", Severity.WARNING
-        )
-    )
+    ctx.set_ecdh_curve(curve)
     return True
 
 

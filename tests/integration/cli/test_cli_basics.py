@@ -13,6 +13,7 @@ from support.inproc import mode
 from support.proc import any_free_port, mailward
 
 UMASKS = (0o022, 0o027, 0o077)
+NATIVE = "native OpenSSL features: tls13-ciphersuites, groups, tls-exporter"
 
 
 def test_help_lists_commands() -> None:
@@ -48,7 +49,38 @@ def test_init_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     check = mailward("config", "check", "-c", str(target / "mailward.toml"), umask=umask)
     assert check.returncode == 0, check.stderr
     # the three SMTP listeners and the test protocol's
-    assert check.stdout == f"{target / 'mailward.toml'}: ok (4 listeners)\n"
+    assert check.stdout == f"{NATIVE}\n{target / 'mailward.toml'}: ok (4 listeners)\n"
+
+
+def test_check_prints_the_native_features_or_refuses_what_needs_a_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "mw"
+    assert mailward("init", "--dir", str(target), "--hostname", "mail.example.org").returncode == 0
+    config = target / "mailward.toml"
+    any_free_port(config)
+    config.write_text('scram_plus = "advertised"\n' + config.read_text())
+    check = mailward("config", "check", "-c", str(config))
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.splitlines()[0] == NATIVE
+    # a probe child that crashes (a real SIGSEGV) takes the features away: the settings that
+    # need them are errors that say why and what to change, not quietly served otherwise
+    monkeypatch.setenv("MAILWARD_TEST_NATIVE_PROBE_CRASH", "tls13-ciphersuites")
+    check = mailward("config", "check", "-c", str(config))
+    assert check.returncode == 1
+    assert check.stdout.splitlines()[0] == (
+        "native OpenSSL features: none; unavailable: tls13-ciphersuites, groups, tls-exporter "
+        "(the probe crashed: killed by SIGSEGV)"
+    )
+    errors = [line for line in check.stderr.splitlines() if ": warning: " not in line]
+    assert errors[-1] == f"{config}: 2 errors", check.stderr
+    curves, scram_plus = errors[:-1]
+    assert curves.startswith(f"{config}:"), curves  # the line of curves in the sample config
+    assert curves.split(": ", 1)[1].startswith('tls.curves: "X25519:prime256v1:secp384r1" (the default'), curves
+    assert "the probe crashed: killed by SIGSEGV" in curves
+    assert 'set curves = "prime256v1"' in curves
+    assert scram_plus.startswith(f'{config}:1: scram_plus: is "advertised", but SCRAM-SHA-256-PLUS cannot'), scram_plus
+    assert 'set scram_plus = "on-request"' in scram_plus
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:

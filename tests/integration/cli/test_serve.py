@@ -47,6 +47,7 @@ def talk(port: int, *lines: bytes) -> list[bytes]:
 
 def test_serve_reload_and_stop(served: tuple[Running, Path], tmp_path: Path) -> None:
     running, config = served
+    running.wait_for(r"INFO mailward\.tls\.native_probe: native OpenSSL features: tls13-ciphersuites, groups, tls-exporter$")
     port = int(running.wait_for(r"listening: line line \(plain, tls none\) on 127\.0\.0\.1:(\d+)").group(1))
     running.wait_for(r"mailward started \(pid \d+\)")
     assert talk(port, b"ECHO hi", b"QUIT") == [b"+OK ready\r\n", b"hi\r\n", b"+OK bye\r\n"]

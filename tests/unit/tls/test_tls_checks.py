@@ -15,6 +15,7 @@ from mailward.config.tls import SniCertificate, TlsSettings
 from mailward.tls import certs
 from mailward.tls.checks import check_tls
 from mailward.tls.context import build_server_context
+from mailward.tls.native_probe import NativeFeatures
 from support.pki import Issued, TestCA
 
 
@@ -211,23 +212,54 @@ def test_sni_name_not_on_its_certificate_warns(good: Issued, ca: TestCA) -> None
     assert [(p.key, p.severity) for p in problems] == [("tls.sni[0].names", Severity.WARNING)]
 
 
-def test_without_the_native_calls_the_stdlib_fallback_still_builds(
+def test_without_the_native_calls_only_what_the_stdlib_can_do_builds(
     good: Issued, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailward.tls import native
+    from mailward.tls import native_probe
 
-    monkeypatch.setattr(native, "set_groups", lambda ctx, groups: False)
-    monkeypatch.setattr(native, "set_ciphersuites", lambda ctx, suites: False)
-    monkeypatch.setattr(native, "available", lambda: False)
+    missing = NativeFeatures({"tls13-ciphersuites": "the probe crashed", "groups": "the probe crashed"})
+    monkeypatch.setattr(native_probe, "_CACHE", native_probe.FeatureCache(lambda: missing))
+    # the default groups (Mozilla's X25519, P-256, P-384) are refused, not cut down to one curve
     ctx, problems = build_server_context(settings(good), hostname="mail.example.org")
-    assert ctx is not None
-    assert [(p.key, p.severity) for p in problems] == [("tls.curves", Severity.WARNING)]
-    assert "prime256v1" in problems[0].message
+    assert ctx is None
+    assert [(p.key, p.severity) for p in problems] == [("tls.curves", Severity.ERROR)]
+    assert "the probe crashed" in problems[0].message
+    assert 'set curves = "prime256v1"' in problems[0].fix
+    # one NIST curve the stdlib sets itself, and OpenSSL's own TLS 1.3 suites: served as asked
+    ctx, problems = build_server_context(settings(good, curves="prime256v1"), hostname="mail.example.org")
+    assert ctx is not None and problems == []
     # TLS 1.3 suites other than OpenSSL's defaults cannot be honoured: an error, not a silent change
-    ctx, problems = build_server_context(settings(good, ciphersuites="TLS_AES_256_GCM_SHA384"))
-    assert ctx is None and problems[-1].key == "tls.ciphersuites"
+    ctx, problems = build_server_context(settings(good, curves="prime256v1", ciphersuites="TLS_AES_256_GCM_SHA384"))
+    assert ctx is None and [p.key for p in problems] == ["tls.ciphersuites"]
+    assert "leave ciphersuites empty" in problems[0].fix
     ctx, problems = build_server_context(settings(good, curves="X25519"))
     assert ctx is None and problems[-1].key == "tls.curves"
+
+
+def test_a_missing_native_feature_is_an_error_with_its_hint(good: Issued) -> None:
+    missing = NativeFeatures({"groups": "the probe crashed: killed by SIGSEGV",
+                              "tls13-ciphersuites": "the probe crashed: killed by SIGSEGV"})
+    problems = check_tls(settings(good, profile="modern", ciphersuites="TLS_CHACHA20_POLY1305_SHA256"),
+                         "listener[1].tls_options", "mail.example.org", native_features=missing)
+    assert [str(p) for p in problems] == [
+        "listener[1].tls_options.ciphersuites: TLS_CHACHA20_POLY1305_SHA256 cannot be applied: setting TLS 1.3 "
+        "suites needs SSL_CTX_set_ciphersuites (ssl has no set_ciphersuites), and the probe crashed: killed by "
+        "SIGSEGV: leave ciphersuites empty (OpenSSL's own TLS 1.3 suites, "
+        "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256, are the ones mailward asks "
+        "for by default), or run mailward on CPython 3.11 to 3.13 with the shared libssl its _ssl module links "
+        "(`mailward config check` prints which native OpenSSL features work)",
+        'listener[1].tls_options.curves: "X25519:prime256v1:secp384r1" (the default: the groups of Mozilla\'s '
+        "profiles) cannot be applied: a list of groups (or X25519) needs SSL_CTX_set1_groups_list (ssl sets one "
+        "NIST curve only), and the probe crashed: killed by SIGSEGV: set curves = \"prime256v1\" (one curve, "
+        "which ssl can set itself), or run mailward on CPython 3.11 to 3.13 with the shared libssl its _ssl "
+        "module links (`mailward config check` prints which native OpenSSL features work)",
+    ]
+    # what the probe found working needs nothing more
+    assert check_tls(settings(good, ciphersuites="TLS_CHACHA20_POLY1305_SHA256"), "tls", "mail.example.org",
+                     native_features=NativeFeatures()) == []
+    # TLS 1.2 only: no TLS 1.3 suites to set
+    tls12 = settings(good, protocols="+TLSv1.2", curves="secp384r1", ciphersuites="TLS_CHACHA20_POLY1305_SHA256")
+    assert check_tls(tls12, "tls", "mail.example.org", native_features=missing) == []
 
 
 def test_a_failing_secret_resolver_is_a_problem(good: Issued) -> None:
