@@ -408,9 +408,17 @@ class IdleResult:
     open_s: float
 
 
+# Seconds to wait after the server dropped the connections before "after" is taken: a
+# worker gives memory back in a background job every 5 s (mailward.server.memory).
+SETTLE = 7.0
+
+
 def drop_and_wait(server: Server, port: int, socks: list[socket.socket], seconds: float = 120) -> bool:
+    """Close ``socks``, wait until the server has dropped them, then ``SETTLE`` seconds."""
     close_all(socks)
-    return wait_until(lambda: socket_counts(port).open == 0, seconds)
+    dropped = wait_until(lambda: socket_counts(port).open == 0, seconds)
+    time.sleep(SETTLE)
+    return dropped
 
 
 async def idle_case(server: Server, mode: str, sessions: int, context: ssl.SSLContext) -> IdleResult:
@@ -660,9 +668,14 @@ def main() -> None:
                         help="after each flood, have every worker run gc.collect(), then malloc_trim(0) "
                              "(hooks in a sitecustomize), and take the PSS after each: garbage, "
                              "memory glibc keeps, or memory held")
+    parser.add_argument("--settle", type=float, default=7.0,
+                        help="seconds to wait after the server dropped the connections before the "
+                        "'after' figure (its memory job runs every 5 s)")
     parser.add_argument("--workers", type=int, default=0, help="the server's workers (0: one per core)")
     parser.add_argument("--log-level", default="info", help="the server's log_level (to a file)")
     args = parser.parse_args()
+    global SETTLE  # noqa: PLW0603 - the setting of the whole run
+    SETTLE = args.settle
     if any(m not in MODES for m in args.modes.split(",")):
         parser.error(f"--modes: some of {','.join(MODES)}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

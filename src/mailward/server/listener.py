@@ -63,6 +63,7 @@ class Listener:
         self._index = index
         self._stopping = False
         self._sockname = ("", 0)
+        self.ended = 0  # connections that have ended (refused ones included), for the memory job
 
     @property
     def name(self) -> str:
@@ -141,6 +142,7 @@ class Listener:
                 client.setblocking(False)
                 sent = client.send(self.spec.busy_reply)
         client.close()
+        self.ended += 1
         conn_id = f"{random.getrandbits(40):010x}"
         self._log_line(conn_id, peer, "no", started, 0, sent, refusal)
 
@@ -217,6 +219,7 @@ class Listener:
                 conn.write(reply)
             conn.close()
             self._connections.discard(conn)  # close() released its count, if the peer had not
+            self.ended += 1
             self._log_end(conn, started, outcome)
 
     async def _serve(self, conn: Connection) -> None:

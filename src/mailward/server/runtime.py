@@ -28,6 +28,7 @@ from mailward.server.counts import Counts, SharedCounts
 from mailward.server.logs import setup_logging
 from mailward.server.loop import LoopFactory, loop_factory
 from mailward.server.loop import run as run_on
+from mailward.server.memory import MemoryReleaser
 from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
@@ -47,6 +48,8 @@ EXIT_PROBLEMS = 1
 # how often certificate and key files are checked for changes on disk
 CERTIFICATE_POLL_SECONDS = 5.0
 LOGIN_PRUNE_SECONDS = 60.0
+# how often a worker looks whether enough connections ended to give memory back
+MEMORY_RELEASE_SECONDS = 5.0
 
 
 def run(loaded: LoadedConfig, config_path: str) -> int:
@@ -278,9 +281,21 @@ async def _poll_certificates(server: Server) -> None:
         _log_report(report)
 
 
+_releaser = MemoryReleaser()  # each worker's own, after the fork
+
+
+async def _release_memory(server: Server) -> None:
+    """Connections have ended: give back what they held (see :mod:`mailward.server.memory`)."""
+    ended = sum(listener.ended for listener in server.listeners.values())
+    if _releaser.due(ended, server.open_connections):
+        found = _releaser.release(ended)
+        log.debug("memory released after %d connection(s) ended (%d unreachable objects)", ended, found)
+
+
 JOBS: tuple[Job, ...] = (
     Job("login-counters", LOGIN_PRUNE_SECONDS, _prune_login_counters),
     Job("certificates", CERTIFICATE_POLL_SECONDS, _poll_certificates, everywhere=True),
+    Job("memory", MEMORY_RELEASE_SECONDS, _release_memory, everywhere=True),
 )
 
 

@@ -9,6 +9,7 @@ from typing import cast
 import pytest
 
 from mailward.server.app import Server
+from mailward.server.memory import RELEASE_AFTER, MemoryReleaser
 from mailward.server.runtime import JOBS, BackgroundJobs, Job
 
 
@@ -43,3 +44,14 @@ async def test_a_failing_pass_is_logged_and_the_job_goes_on(caplog: pytest.LogCa
     count = len(passes)
     await asyncio.sleep(0.05)
     assert len(passes) == count  # stopped for good
+
+
+def test_memory_is_given_back_after_enough_connections_or_the_last_one() -> None:
+    releaser = MemoryReleaser()
+    assert not releaser.due(0, 0)  # nothing ended yet
+    assert not releaser.due(RELEASE_AFTER - 1, 5)  # a few ended, others still open
+    assert releaser.due(RELEASE_AFTER, 5)
+    assert releaser.due(3, 0)  # the last open one ended
+    releaser.release(3)
+    assert not releaser.due(3, 0)  # nothing new since
+    assert releaser.due(3 + RELEASE_AFTER, 1000)
