@@ -41,6 +41,7 @@ import ctypes
 import functools
 import ssl
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _SSL_CTRL_SET_GROUPS_LIST = 92  # openssl/ssl.h
@@ -137,27 +138,25 @@ def set_ciphersuites(ctx: ssl.SSLContext, suites: tuple[str, ...]) -> bool:
 def unprobed_set_groups(ctx: ssl.SSLContext, groups: tuple[str, ...]) -> bool:
     """``SSLContext.set_groups`` or ``SSL_CTX_set1_groups_list``, without asking the probe:
     only the probe's child calls this directly."""
-    text = ":".join(groups)
-    if stdlib_has(GROUPS):
-        try:
-            ctx.set_groups(text)  # type: ignore[attr-defined]  # CPython 3.15
-        except ssl.SSLError:
-            return False
-        return True
-    pointer = _ssl_ctx(ctx)
-    lib, _ = _lib()
-    if pointer is None or lib is None:
-        return False
-    return int(lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, text.encode())) == 1
+    return _set_list(ctx, groups, GROUPS, "set_groups",
+                     lambda lib, pointer, text: lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, text))
 
 
 def unprobed_set_ciphersuites(ctx: ssl.SSLContext, suites: tuple[str, ...]) -> bool:
     """``SSLContext.set_ciphersuites`` or ``SSL_CTX_set_ciphersuites``, without asking the
     probe: only the probe's child calls this directly."""
-    text = ":".join(suites)
-    if stdlib_has(TLS13_CIPHERSUITES):
+    return _set_list(ctx, suites, TLS13_CIPHERSUITES, "set_ciphersuites",
+                     lambda lib, pointer, text: lib.SSL_CTX_set_ciphersuites(pointer, text))
+
+
+def _set_list(ctx: ssl.SSLContext, items: tuple[str, ...], feature: str, method: str,
+              native: Callable[[Any, Any, bytes], Any]) -> bool:
+    """Set a colon-separated OpenSSL list: through the stdlib's ``method`` where this
+    Python has it (CPython 3.15), else through ``native`` on the context's ``SSL_CTX``."""
+    text = ":".join(items)
+    if stdlib_has(feature):
         try:
-            ctx.set_ciphersuites(text)  # type: ignore[attr-defined]  # CPython 3.15
+            getattr(ctx, method)(text)
         except ssl.SSLError:
             return False
         return True
@@ -165,4 +164,4 @@ def unprobed_set_ciphersuites(ctx: ssl.SSLContext, suites: tuple[str, ...]) -> b
     lib, _ = _lib()
     if pointer is None or lib is None:
         return False
-    return int(lib.SSL_CTX_set_ciphersuites(pointer, text.encode())) == 1
+    return int(native(lib, pointer, text.encode())) == 1
