@@ -6,6 +6,7 @@ import dataclasses
 import os
 import socket
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from mailward.config.model import Config, ListenerSettings, ProtocolRules, parse
 from mailward.config.problems import ConfigError, Problem, Severity
 from mailward.config.schema import BuildContext, build
 
-# sections a listener inherits from the global level, and under which key
-_INHERITED_TABLES = {"tls_options": "tls", "limits": "limits", "smtp": "smtp"}
+# sections every listener inherits from the global level, and under which key (a protocol's
+# own section is inherited by its listeners only: ProtocolRules.settings)
+_INHERITED_TABLES = {"tls_options": "tls", "limits": "limits"}
 _INHERITED_SCALARS = ("plaintext_login", "scram_plus")
 _REQUIRED_LISTENER_KEYS = {
     "name": 'name = "submission"',
@@ -148,26 +150,96 @@ def _listener(
         problems.append(Problem(prefix, "must be a table", "use a [[listener]] header"))
         return None
     merged = dict(raw)
+    before = len(problems)
+    own_table = _protocol_tables(prefix, raw, merged, protocols, problems)
     relabel: dict[str, str] = {}
     for own, inherited in _INHERITED_TABLES.items():
-        base = data.get(inherited, {})
-        override = raw.get(own, {})
-        if isinstance(base, dict) and isinstance(override, dict):
-            merged[own] = {**base, **override}
-            relabel.update({f"{prefix}.{own}.{k}": f"{inherited}.{k}" for k in base if k not in override})
+        _inherit(prefix, own, inherited, raw, data, merged, relabel)
     for key in _INHERITED_SCALARS:
         if key not in raw and key in data:
             merged[key] = data[key]
             relabel[f"{prefix}.{key}"] = key
-    before = len(problems)
     for key, example in _REQUIRED_LISTENER_KEYS.items():
         if key not in raw:
             problems.append(Problem(f"{prefix}.{key}", "missing", f"add {example}"))
     listener = build(ListenerSettings, merged, prefix, dataclasses.replace(ctx, relabel=relabel), problems)
+    if own_table and listener is not None:
+        listener = _with_protocol_settings(prefix, own_table, listener, raw, data, ctx, problems)
     failed = problems[before:]
     if listener is None or (failed and not (ctx.partial and _usable(prefix, failed))):
         return None
     return _apply_protocol_rules(prefix, listener, "role" in raw, protocols, problems)
+
+
+def _inherit(
+    prefix: str,
+    own: str,
+    inherited: str,
+    raw: Mapping[str, Any],
+    data: Mapping[str, Any],
+    merged: dict[str, Any],
+    relabel: dict[str, str],
+) -> None:
+    """Merge the global table ``inherited`` under the listener's ``own`` table; problems
+    with an inherited key are reported at the global key, where it is written."""
+    base = data.get(inherited, {})
+    override = raw.get(own, {})
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged[own] = {**base, **override}
+        relabel.update({f"{prefix}.{own}.{k}": f"{inherited}.{k}" for k in base if k not in override})
+
+
+def _protocol_tables(
+    prefix: str,
+    raw: Mapping[str, Any],
+    merged: dict[str, Any],
+    protocols: Mapping[str, ProtocolRules],
+    problems: list[Problem],
+) -> str:
+    """Take the protocols' own tables out of ``merged`` (they are built apart, with the
+    protocol's type); the name of this listener's, or "" if its protocol has none.
+    A table of another protocol is a problem."""
+    rules = protocols.get(raw.get("protocol", "")) if isinstance(raw.get("protocol"), str) else None
+    own = rules.settings if rules is not None else ""
+    users: dict[str, list[str]] = {}
+    for name, other in protocols.items():
+        if other.settings:
+            users.setdefault(other.settings, []).append(name)
+    for table, names in users.items():
+        if table not in merged:
+            continue
+        del merged[table]
+        if table != own and rules is not None:
+            listed = " or ".join(f'"{n}"' for n in sorted(names))
+            problems.append(Problem(
+                f"{prefix}.{table}", f"[listener.{table}] is for listeners of protocol {listed}, "
+                f'not "{raw.get("protocol")}"', "remove the table, or move it to such a listener"))
+    return own
+
+
+def _with_protocol_settings(
+    prefix: str,
+    table: str,
+    listener: ListenerSettings,
+    raw: Mapping[str, Any],
+    data: Mapping[str, Any],
+    ctx: BuildContext,
+    problems: list[Problem],
+) -> ListenerSettings | None:
+    kind = typing.get_type_hints(Config).get(table)
+    if not (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
+        raise ValueError(f"a protocol names settings {table!r}, which is no section of Config")
+    merged: dict[str, Any] = {}
+    relabel: dict[str, str] = {}
+    _inherit(prefix, table, table, raw, data, merged, relabel)
+    values = merged.get(table, raw.get(table, {}))
+    if not isinstance(values, dict):
+        problems.append(Problem(f"{prefix}.{table}", "must be a table", f"write it as [listener.{table}]"))
+        return None
+    settings = build(kind, values, f"{prefix}.{table}", dataclasses.replace(ctx, relabel=relabel), problems)
+    if settings is None:
+        return None
+    return dataclasses.replace(listener, protocol_settings=settings)
 
 
 def _usable(prefix: str, problems: list[Problem]) -> bool:

@@ -7,7 +7,7 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from mailward.config.auth import AuthSettings
 from mailward.config.limits import LimitsSettings
@@ -23,6 +23,8 @@ ScramPlus = Literal["on-request", "advertised"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error"]
 EventLoop = Literal["asyncio", "uvloop"]
 
+T = TypeVar("T")
+
 
 def _check_log_file(value: str) -> tuple[str, str] | None:
     if value and not value.startswith("/"):
@@ -36,11 +38,15 @@ class ProtocolRules:
     """What a protocol accepts in a listener; given to the loader by the server.
 
     ``roles`` lists the listener roles (the first is the default);
-    ``starttls`` says whether the protocol can upgrade a plain connection.
+    ``starttls`` says whether the protocol can upgrade a plain connection;
+    ``settings`` names the protocol's own section of :class:`Config` (``"smtp"``): its
+    listeners carry that section, with their ``[listener.NAME]`` overrides, as
+    :attr:`ListenerSettings.protocol_settings`. Empty: the protocol has no settings.
     """
 
     roles: tuple[str, ...]
     starttls: bool
+    settings: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,8 @@ def _check_name(text: str) -> tuple[str, str] | None:
 class ListenerSettings:
     """One ``[[listener]]`` binding: an address, a protocol, and its policy.
 
-    ``tls_options`` and ``limits`` are the effective values: the global
-    sections with this listener's overrides applied.
+    ``tls_options``, ``limits`` and ``protocol_settings`` are the effective values:
+    the global sections with this listener's overrides applied.
     """
 
     name: str = setting(
@@ -121,13 +127,21 @@ class ListenerSettings:
     scram_plus: ScramPlus = setting("on-request", "Overrides the global scram_plus for this listener.")
     tls_options: TlsSettings = setting(TlsSettings(), "Overrides of [tls] for this listener.")
     limits: LimitsSettings = setting(LimitsSettings(), "Overrides of [limits] for this listener.")
-    smtp: SmtpSettings = setting(SmtpSettings(), "Overrides of [smtp] for this listener (SMTP listeners).")
+    protocol_settings: object = field(
+        default=None, metadata={"internal": True, "doc": "The protocol's own section (ProtocolRules."
+                                "settings) with this listener's overrides; None if it has none."})
 
     @property
     def bind(self) -> Address:
         parsed = parse_address(self.address)
         assert isinstance(parsed, Address), "validated at load"
         return parsed
+
+    def settings_of(self, kind: type[T]) -> T:
+        """:attr:`protocol_settings`, as the type its protocol declares (``SmtpSettings``)."""
+        if not isinstance(self.protocol_settings, kind):
+            raise TypeError(f"listener {self.name!r} ({self.protocol}) has no {kind.__name__}")
+        return self.protocol_settings
 
 
 MAX_WORKERS = 64

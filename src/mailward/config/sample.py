@@ -91,8 +91,8 @@ def render(
     out.extend(
         _comment(
             "A listener may override [tls] in a [listener.tls_options] table, [limits] in a "
-            "[listener.limits] table and [smtp] in a [listener.smtp] table, placed after its "
-            "[[listener]] keys."
+            "[listener.limits] table and its protocol's own section in a table of that name "
+            "([listener.smtp] for an SMTP listener), placed after its [[listener]] keys."
         )
     )
     return "\n".join(out).rstrip() + "\n"

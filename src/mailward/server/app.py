@@ -26,7 +26,7 @@ log = logging.getLogger("mailward.server")
 # global settings a reload applies without a restart; the inherited sections
 # (tls, limits, plaintext_login) reach the listeners through their own settings
 _LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp", "auth"})
-_LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options", "smtp"})
+_LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options", "protocol_settings"})
 
 
 TlsFactory = Callable[[ListenerSettings], ReloadableContextSource]
@@ -184,7 +184,8 @@ class Server:
         listener.settings = new
         live = [name for name in changed if name in _LIVE_LISTENER_FIELDS]
         if live:
-            applied.append(f"listener {old.name}: {', '.join(live)}")
+            labels = (f"{old.protocol} settings" if n == "protocol_settings" else n for n in live)
+            applied.append(f"listener {old.name}: {', '.join(labels)}")
 
     def poll_certificates(self) -> ReloadReport:
         """Reload the TLS contexts whose files changed on disk."""

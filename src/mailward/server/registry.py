@@ -1,7 +1,10 @@
 """The protocols this build serves, and what the listener framework needs of each.
 
 A protocol plugs into the framework with a :class:`ProtocolSpec`: the rules the
-config loader checks listeners against, a handler run once per connection, the
+config loader checks listeners against (its roles, STARTTLS, and the section of the
+configuration that holds its own settings, which its listeners carry and a reload
+replaces: a handler reads them from ``conn.listener`` for each connection), a handler
+run once per connection, the
 replies the framework sends on its behalf when it must turn a client away, and
 the listeners ``mailward init`` writes for it.
 """

@@ -243,3 +243,12 @@ def test_bad_tls_handshake_is_logged_and_closed(env: SmtpEnv) -> None:
         raw.send(b"this is not a ClientHello\r\n")
         assert raw.closed()
     env.wait_for_log(r"outcome=TLS handshake failed")
+
+
+def test_a_reload_applies_a_listeners_own_smtp_settings(env: SmtpEnv) -> None:
+    report = env.reload("[listener.smtp]\nmax_message_size = 4096\n")  # the last listener's
+    assert "listener open-submission: smtp settings" in report.applied
+    with env.smtp("open-submission") as client:
+        assert client.ehlo()[0] == 250 and client.esmtp_features["size"] == "4096"
+    with env.smtp("mx") as client:
+        assert client.ehlo()[0] == 250 and client.esmtp_features["size"] == str(MAX_SIZE)

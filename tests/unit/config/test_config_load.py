@@ -9,8 +9,12 @@ import pytest
 
 from mailward.config import ConfigError, LoadedConfig, ProtocolRules, load
 from mailward.config.locate import key_lines
+from mailward.config.smtp import SmtpSettings
 
-PROTOCOLS = {"line": ProtocolRules(roles=("plain", "other"), starttls=True)}
+PROTOCOLS = {
+    "line": ProtocolRules(roles=("plain", "other"), starttls=True),
+    "mail": ProtocolRules(roles=("mx",), starttls=True, settings="smtp"),
+}
 
 LISTENER = """
 [[listener]]
@@ -134,6 +138,40 @@ def test_listener_inherits_and_overrides(tmp_path: Path) -> None:
     assert listener.tls_options.certificate == "/x.crt"
 
 
+MAIL_LISTENER = LISTENER.replace('"line"', '"mail"').replace('"one"', '"m"').replace("2525", "2527")
+
+
+def test_a_protocols_own_section_reaches_only_its_listeners(tmp_path: Path) -> None:
+    text = "[smtp]\nmax_recipients = 5\nmax_errors = 9\n" + LISTENER + MAIL_LISTENER + "[listener.smtp]\nmax_errors = 3\n"
+    line, mail = load_text(tmp_path, text).config.listener
+    assert line.protocol_settings is None
+    assert mail.settings_of(SmtpSettings) == SmtpSettings(max_recipients=5, max_errors=3)
+    with pytest.raises(TypeError, match="listener 'one' \\(line\\) has no SmtpSettings"):
+        line.settings_of(SmtpSettings)
+
+
+def test_a_protocols_section_defaults_when_nothing_is_written(tmp_path: Path) -> None:
+    [mail] = load_text(tmp_path, MAIL_LISTENER).config.listener
+    assert mail.settings_of(SmtpSettings) == SmtpSettings()
+
+
+def test_another_protocols_table_on_a_listener_is_refused(tmp_path: Path) -> None:
+    assert problems(tmp_path, LISTENER + "[listener.smtp]\nmax_errors = 3\n") == [
+        'FILE:7: listener[0].smtp: [listener.smtp] is for listeners of protocol "mail", not "line": '
+        "remove the table, or move it to such a listener"
+    ]
+
+
+def test_a_protocols_section_problems_name_where_written(tmp_path: Path) -> None:
+    text = "[smtp]\nmax_errors = -1\n" + MAIL_LISTENER + "[listener.smtp]\nmax_recipients = 0\nzz = 1\n"
+    assert problems(tmp_path, text) == [
+        "FILE:2: smtp.max_errors: must be at least 1, got -1: use 20",
+        'FILE:11: listener[0].smtp.zz: unknown key: remove it (known keys: max_message_size, '
+        "max_recipients, max_errors, max_junk_commands)",
+        "FILE:10: listener[0].smtp.max_recipients: must be at least 1, got 0: use 100",
+    ]
+
+
 def test_inherited_error_reported_once_where_written(tmp_path: Path) -> None:
     text = (
         "[limits]\nidle_timeout = -1\n"
@@ -166,7 +204,7 @@ def test_unknown_protocol_and_role(tmp_path: Path) -> None:
         "2525", "2526"
     ).replace('tls = "starttls"', 'tls = "starttls"\nrole = "boss"')
     assert problems(tmp_path, text) == [
-        'FILE:4: listener[0].protocol: unknown protocol "gopher": this build serves: "line"',
+        'FILE:4: listener[0].protocol: unknown protocol "gopher": this build serves: "line", "mail"',
         'FILE:13: listener[1].role: line has no role "boss": use one of "plain", "other"',
     ]
 

@@ -32,7 +32,7 @@ def handler(settings: ListenerSettings, services: Services | None) -> Handler:
 
 SPEC = ProtocolSpec(
     name=NAME,
-    rules=ProtocolRules(roles=ROLES, starttls=True),
+    rules=ProtocolRules(roles=ROLES, starttls=True, settings="smtp"),
     handler=handler,
     templates=(
         ListenerTemplate("mx", "mx", 25, 2525, "starttls"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mailward.config.smtp import SmtpSettings
 from mailward.delivery import local
 from mailward.protocols.smtp import replies as R
 from mailward.protocols.smtp.core import Facts, Limits, Mode, SmtpCore
@@ -51,7 +52,7 @@ READ_SIZE = 256 * 1024
 
 
 def limits_of(conn: Connection) -> Limits:
-    smtp = conn.listener.smtp
+    smtp = conn.listener.settings_of(SmtpSettings)
     return Limits(
         max_message_size=smtp.max_message_size,
         max_recipients=smtp.max_recipients,
