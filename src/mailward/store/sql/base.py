@@ -54,6 +54,8 @@ class BlobData:
 
 
 def write_blob(data: BlobData, refs: int) -> Op[BlobRef]:
+    """Store ``data`` as chunks numbered from 0; every chunk but the last must hold
+    :data:`CHUNK` bytes (ranged reads find an offset's chunk by division)."""
     rows = yield Q("INSERT INTO blobs (size, refs) VALUES (?, ?) RETURNING id", (data.size, refs))
     blob_id = int(one(rows)[0])
     batch: list[tuple[int, int, bytes]] = []
@@ -82,9 +84,14 @@ def add_blob_refs(blob_ids: Sequence[int], delta: int) -> Op[None]:
         yield Q("DELETE FROM blobs WHERE id = ? AND refs <= 0", many=gone)
 
 
-def read_chunk(blob_id: int, seq: int) -> Op[bytes | None]:
-    rows = yield Q("SELECT data FROM blob_chunks WHERE blob_id = ? AND seq = ?", (blob_id, seq))
-    return bytes(rows[0][0]) if rows else None
+def read_chunk(blob_id: int, seq: int, start: int = 0, count: int = CHUNK) -> Op[bytes | None]:
+    """``count`` bytes of chunk ``seq`` from ``start`` (the database cuts them out)."""
+    if start == 0 and count >= CHUNK:
+        rows = yield Q("SELECT data FROM blob_chunks WHERE blob_id = ? AND seq = ?", (blob_id, seq))
+    else:
+        rows = yield Q("SELECT substr(data, ?, ?) FROM blob_chunks WHERE blob_id = ? AND seq = ?",
+                       (start + 1, count, blob_id, seq))
+    return bytes(rows[0][0] or b"") if rows else None  # SQLite: substr of an empty blob is NULL
 
 
 def flags_text(flags: Iterable[str]) -> str:

@@ -14,6 +14,7 @@ that is not in the mailbox as vanished: a superset, which RFC 7162 3.2.5.2 allow
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from mailward.store.interface import (
     MessageInfo,
     NotFound,
     QuotaExceeded,
+    Snapshot,
 )
 from mailward.store.sql.base import (
     MESSAGE_COLUMNS,
@@ -39,6 +41,7 @@ from mailward.store.sql.base import (
     add_blob_refs,
     flags_text,
     message_info,
+    parse_flags,
 )
 from mailward.store.sql.mailboxes import get_mailbox
 from mailward.store.uidset import UidSet
@@ -109,6 +112,25 @@ def select_messages(mailbox_id: int, uids: UidSet | None, extra: str = "") -> Op
     rows = yield Q(f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.mailbox_id = ? AND {where}{extra} "  # noqa: S608
                    "ORDER BY m.uid", (mailbox_id, *params))
     return [message_info(r) for r in rows]
+
+
+def snapshot(mailbox_id: int) -> Op[Snapshot]:
+    """The mailbox row and its messages' columns; two statements, which the backends run
+    in one read transaction (one snapshot of the database)."""
+    box = yield from get_mailbox(mailbox_id)
+    rows = yield Q("SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                   (mailbox_id,))
+    uids, modseqs, flag_ids = array("I"), array("Q"), array("I")
+    ids: dict[str, int] = {}
+    for uid, modseq, flags in rows:
+        uids.append(int(uid))
+        modseqs.append(int(modseq))
+        flag_id = ids.get(flags)
+        if flag_id is None:
+            flag_id = ids[flags] = len(ids)
+        flag_ids.append(flag_id)
+    # flags_text writes a set one way only (sorted), so distinct texts are distinct sets
+    return Snapshot(box, uids, modseqs, flag_ids, tuple(parse_flags(text) for text in ids))
 
 
 def store_flags(ctx: Ctx, mailbox_id: int, uids: UidSet, op: FlagOp, flags: frozenset[str],

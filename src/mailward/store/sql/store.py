@@ -39,6 +39,7 @@ from mailward.store.interface import (
     QueueEntry,
     QueueStatus,
     QuotaUsage,
+    Snapshot,
     StoreError,
     Subscription,
 )
@@ -308,21 +309,29 @@ class SqlStore(abc.ABC):
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]:
         return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=True)
 
-    async def read(self, blob: BlobRef) -> AsyncIterator[bytes]:
-        """The message bytes, one chunk (at most 256 KiB) at a time."""
-        seq = sent = 0
-        while True:
-            chunk = await self._read(functools.partial(read_chunk, blob.id, seq), large=True)
-            if chunk is None:
-                if sent != blob.size or seq == 0:
-                    # Gone (expunged everywhere) before or while being read: never hand
-                    # out a truncated message as if it were whole.
-                    raise NotFound(f"message bytes {blob.id} are gone")
-                return
-            if chunk:
-                sent += len(chunk)
-                yield chunk
-            seq += 1
+    async def snapshot(self, mailbox_id: int) -> Snapshot:
+        return await self._read(lambda: msg.snapshot(mailbox_id), large=True)
+
+    async def read(self, blob: BlobRef, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """The message bytes, one chunk (at most 256 KiB) at a time; see MailStore.read."""
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError(f"no byte range at offset {offset}, length {length}")
+        end = blob.size if length is None else min(blob.size, offset + length)
+        if offset >= end:  # nothing to send, but say so if the bytes are gone
+            if await self._read(functools.partial(read_chunk, blob.id, 0, 0, 0)) is None:
+                raise NotFound(f"message bytes {blob.id} are gone")
+            return
+        pos = offset
+        while pos < end:
+            seq, start = divmod(pos, CHUNK)
+            want = min(CHUNK - start, end - pos)
+            chunk = await self._read(functools.partial(read_chunk, blob.id, seq, start, want), large=True)
+            if chunk is None or len(chunk) != want:
+                # Gone (expunged everywhere) before or while being read: never hand
+                # out a truncated message as if it were whole.
+                raise NotFound(f"message bytes {blob.id} are gone")
+            yield chunk
+            pos += want
 
     async def store_flags(self, mailbox_id: int, uids: UidSet, op: FlagOp, flags: frozenset[str], *,
                           unchanged_since: int | None = None) -> FlagsResult:
