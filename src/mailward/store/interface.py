@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
+from mailward.store.search import Criterion, SearchResult
 from mailward.store.uidset import UidSet
 
 # The hierarchy delimiter of mailbox names (RFC 9051 5.1).
@@ -373,6 +374,10 @@ class MailStore(Protocol):
         ...
 
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]: ...
+
+    async def search(self, mailbox_id: int, criterion: Criterion) -> SearchResult:
+        """The mailbox's messages that match, from one read (see :mod:`mailward.store.search`)."""
+        ...
 
     async def snapshot(self, mailbox_id: int) -> Snapshot:
         """The mailbox and its messages' UIDs, MODSEQs and flags, from one read;

@@ -43,11 +43,13 @@ from mailward.store.interface import (
     StoreError,
     Subscription,
 )
+from mailward.store.search import Criterion, SearchResult
 from mailward.store.sql import directory as d
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
 from mailward.store.sql import schema
+from mailward.store.sql import search as find
 from mailward.store.sql.base import CHUNK, BlobData, Ctx, Op, Row, read_chunk, write_blob
 from mailward.store.uidset import UidSet
 
@@ -308,6 +310,9 @@ class SqlStore(abc.ABC):
 
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]:
         return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=True)
+
+    async def search(self, mailbox_id: int, criterion: Criterion) -> SearchResult:
+        return await self._read(lambda: find.search(mailbox_id, criterion), large=True)
 
     async def snapshot(self, mailbox_id: int) -> Snapshot:
         return await self._read(lambda: msg.snapshot(mailbox_id), large=True)
