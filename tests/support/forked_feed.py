@@ -43,7 +43,7 @@ async def _listen(directory: Path, links: PeerLinks, inbox: int, ready: int) -> 
             os.write(ready, b"1")
             while True:
                 event = await asyncio.wait_for(sub.__anext__(), TIMEOUT)
-                if event.kind is not ChangeKind.MAILBOX:  # not the other worker's "re-read"
+                if event.kind is not ChangeKind.REREAD:  # not the other worker's "re-read"
                     break
         return json.dumps({"pid": os.getpid(), "kind": event.kind.value, "uids": list(event.uids)})
     finally:

@@ -50,6 +50,9 @@ CERTIFICATE_POLL_SECONDS = 5.0
 LOGIN_PRUNE_SECONDS = 60.0
 # how often a worker looks whether enough connections ended to give memory back
 MEMORY_RELEASE_SECONDS = 5.0
+# how often a process checks that no change notification was lost (store.check_feed):
+# an IDLE session then hears of a change at most this late even when its event is gone
+FEED_CHECK_SECONDS = 5.0
 
 
 def run(loaded: LoadedConfig, config_path: str) -> int:
@@ -292,10 +295,21 @@ async def _release_memory(server: Server) -> None:
         log.debug("memory released after %d connection(s) ended (%d unreachable objects)", ended, found)
 
 
+async def _check_feed(server: Server) -> None:
+    """Change events lost on the way (a NOTIFY from a node that died after its commit, a
+    datagram between workers): this process's subscribers re-read (see Store.check_feed)."""
+    assert server.services is not None
+    behind = await server.services.store.check_feed()
+    if behind:
+        log.info("change feed: %d mailbox(es) had changes without an event; their sessions re-read",
+                 behind)
+
+
 JOBS: tuple[Job, ...] = (
     Job("login-counters", LOGIN_PRUNE_SECONDS, _prune_login_counters),
     Job("certificates", CERTIFICATE_POLL_SECONDS, _poll_certificates, everywhere=True),
     Job("memory", MEMORY_RELEASE_SECONDS, _release_memory, everywhere=True),
+    Job("feed-backstop", FEED_CHECK_SECONDS, _check_feed, everywhere=True),
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
 from mailward.store.interface import ChangeEvent, ChangeKind
@@ -22,30 +22,44 @@ _MAX_PAYLOAD = 7000
 class FeedHub:
     def __init__(self) -> None:
         self._subs: dict[int, set[asyncio.Queue[ChangeEvent]]] = {}
+        self._newest: dict[int, int] = {}  # per subscribed mailbox: the highest MODSEQ published
 
     def publish(self, event: ChangeEvent) -> None:
-        for queue in tuple(self._subs.get(event.mailbox_id, ())):
+        subs = self._subs.get(event.mailbox_id)
+        if not subs:
+            return
+        if event.modseq > self._newest.get(event.mailbox_id, 0):
+            self._newest[event.mailbox_id] = event.modseq
+        for queue in tuple(subs):
             if queue.qsize() >= _MAX_QUEUED:
-                # Too slow a reader: collapse to "something changed"; it re-reads by MODSEQ.
+                # Too slow a reader: what it missed collapses into one "re-read from your
+                # MODSEQ" in its own queue; the others get the event as it is.
                 while not queue.empty():
                     queue.get_nowait()
-                event = ChangeEvent(event.mailbox_id, event.kind, event.modseq)
-            queue.put_nowait(event)
+                queue.put_nowait(ChangeEvent(event.mailbox_id, ChangeKind.REREAD, event.modseq))
+            else:
+                queue.put_nowait(event)
 
     def mailbox_ids(self) -> list[int]:
         return list(self._subs)
 
-    def publish_reread(self) -> None:
-        """Events may have been missed (a lost connection or datagram): every subscriber
-        re-reads its mailbox and its changes since its MODSEQ."""
-        for mailbox_id in self.mailbox_ids():
-            self.publish(ChangeEvent(mailbox_id, ChangeKind.MAILBOX, 0))
+    def newest(self, mailbox_id: int) -> int:
+        """The highest MODSEQ published for a subscribed mailbox (0: none yet)."""
+        return self._newest.get(mailbox_id, 0)
 
-    def subscription(self, mailbox_id: int) -> HubSubscription:
-        return HubSubscription(self, mailbox_id)
+    def publish_reread(self, mailbox_ids: Iterable[int] | None = None, modseq: int = 0) -> None:
+        """Events may have been missed (a lost connection, datagram or notification):
+        subscribers of ``mailbox_ids`` (None: of every mailbox) re-read their changes
+        since their MODSEQ; ``modseq``, when known, is the mailbox's newest."""
+        for mailbox_id in self.mailbox_ids() if mailbox_ids is None else mailbox_ids:
+            self.publish(ChangeEvent(mailbox_id, ChangeKind.REREAD, modseq))
 
-    def _add(self, mailbox_id: int, queue: asyncio.Queue[ChangeEvent]) -> None:
+    def subscription(self, mailbox_id: int, modseq: int = 0) -> HubSubscription:
+        return HubSubscription(self, mailbox_id, modseq)
+
+    def _add(self, mailbox_id: int, queue: asyncio.Queue[ChangeEvent], modseq: int) -> None:
         self._subs.setdefault(mailbox_id, set()).add(queue)
+        self._newest[mailbox_id] = max(self._newest.get(mailbox_id, 0), modseq)
 
     def _remove(self, mailbox_id: int, queue: asyncio.Queue[ChangeEvent]) -> None:
         subs = self._subs.get(mailbox_id)
@@ -53,18 +67,20 @@ class FeedHub:
             subs.discard(queue)
             if not subs:
                 del self._subs[mailbox_id]
+                self._newest.pop(mailbox_id, None)
 
 
 class HubSubscription:
     """Implements :class:`mailward.store.interface.Subscription`."""
 
-    def __init__(self, hub: FeedHub, mailbox_id: int) -> None:
+    def __init__(self, hub: FeedHub, mailbox_id: int, modseq: int = 0) -> None:
         self._hub = hub
         self._mailbox_id = mailbox_id
+        self._modseq = modseq
         self._queue: asyncio.Queue[ChangeEvent] = asyncio.Queue()
 
     async def __aenter__(self) -> HubSubscription:
-        self._hub._add(self._mailbox_id, self._queue)
+        self._hub._add(self._mailbox_id, self._queue, self._modseq)
         return self
 
     async def __aexit__(

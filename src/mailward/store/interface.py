@@ -87,9 +87,12 @@ class ChangeKind(enum.Enum):
     NEW = "new"
     FLAGS = "flags"
     EXPUNGE = "expunge"
-    # Renamed or deleted, or (modseq 0) the feed may have missed events while
-    # reconnecting: re-read the mailbox and its changes since the session's MODSEQ.
+    # Renamed or deleted: re-read the mailbox itself.
     MAILBOX = "mailbox"
+    # Events may have been missed (the subscriber fell behind, the feed reconnected, a
+    # notification was lost): re-read the changes since the session's MODSEQ. ``modseq``
+    # is the newest the feed knows of, or 0 when it knows none; ``uids`` is empty.
+    REREAD = "reread"
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,17 @@ class MailStore(Protocol):
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
 
-    def subscribe(self, mailbox_id: int) -> Subscription: ...
+    def subscribe(self, mailbox_id: int, modseq: int = 0) -> Subscription:
+        """The mailbox's change events from when the subscription is entered. ``modseq``:
+        the newest change the subscriber knows of (the feed's backstop re-reads past it).
+        Subscribe before taking the snapshot, so that nothing falls between the two."""
+        ...
+
+    async def check_feed(self) -> int:
+        """The change feed's backstop, run on an interval: a mailbox that has subscribers
+        in this process and whose HIGHESTMODSEQ is above the newest event they were given
+        (its notification was lost) gets a REREAD event. How many did."""
+        ...
 
 
 class AccountStore(Protocol):

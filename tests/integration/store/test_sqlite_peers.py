@@ -32,7 +32,7 @@ async def next_event(sub: Subscription) -> ChangeEvent:
 
 async def next_change(sub: Subscription) -> ChangeEvent:
     """The next event that is not a "re-read" (each worker sends one when it starts)."""
-    while (event := await next_event(sub)).kind is ChangeKind.MAILBOX:
+    while (event := await next_event(sub)).kind is ChangeKind.REREAD:
         pass
     return event
 
@@ -85,12 +85,12 @@ async def test_a_peer_that_missed_events_is_told_to_re_read() -> None:
             sender.send([ChangeEvent(7, ChangeKind.FLAGS, 999, UidSet.of([1]))])  # lost too
             receiver.start(hub)
             started = await next_event(sub)
-            assert (started.kind, started.modseq) == (ChangeKind.MAILBOX, 0)
+            assert (started.kind, started.modseq) == (ChangeKind.REREAD, 0)
             queued = [await next_event(sub) for _ in range(sent - 1)]  # all but the lost ones
             assert [e.modseq for e in queued] == list(range(1, sent))
             # once the queue had room, without waiting for another commit: re-read
             catch_up = await next_event(sub)
-            assert (catch_up.kind, catch_up.modseq) == (ChangeKind.MAILBOX, 0)
+            assert (catch_up.kind, catch_up.modseq) == (ChangeKind.REREAD, 0)
             assert sender._behind == set()
             sender.send([ChangeEvent(7, ChangeKind.FLAGS, 1000, UidSet.of([1]))])
             after = await next_event(sub)
@@ -128,7 +128,7 @@ async def test_a_malformed_datagram_is_taken_as_news_lost(caplog: pytest.LogCapt
             other._peers[0].send(b"not json")
             other.send([ChangeEvent(1, ChangeKind.NEW, 2, UidSet.of([1]))])
             first, second = await next_event(sub), await next_event(sub)
-            assert (first.kind, first.modseq) == (ChangeKind.MAILBOX, 0)
+            assert (first.kind, first.modseq) == (ChangeKind.REREAD, 0)
             assert (second.kind, second.modseq) == (ChangeKind.NEW, 2)
             assert "a malformed message from another worker" in caplog.text
             receiver.stop()

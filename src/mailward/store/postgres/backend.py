@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailward.config.store import PostgresSettings
 from mailward.store import feed
-from mailward.store.feed import FeedHub, HubSubscription
+from mailward.store.feed import FeedHub
 from mailward.store.interface import (
     AlreadyExists,
     ChangeEvent,
@@ -306,9 +306,6 @@ class PostgresStore(SqlStore):
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                     f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
-
-    def subscribe(self, mailbox_id: int) -> HubSubscription:
-        return self._hub.subscription(mailbox_id)
 
     async def _listen(self, conn: AConn | None) -> None:
         """Feed the hub from NOTIFY; reconnect on failure and tell subscribers to re-read."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mailward.store.interface import (
     DELIMITER,
     INBOX,
@@ -235,3 +237,14 @@ def quota(account_id: int) -> Op[QuotaUsage]:
         raise NotFound(f"no account {account_id}")
     used, limit, count = rows[0]
     return QuotaUsage(account_id, int(used), int(limit), int(count))
+
+
+def highest_modseqs(mailbox_ids: Sequence[int]) -> Op[dict[int, int]]:
+    """Each existing mailbox's HIGHESTMODSEQ, a few hundred ids per statement."""
+    found: dict[int, int] = {}
+    for i in range(0, len(mailbox_ids), 500):
+        batch = mailbox_ids[i:i + 500]
+        marks = ", ".join("?" * len(batch))
+        rows = yield Q(f"SELECT id, highest_modseq FROM mailboxes WHERE id IN ({marks})", batch)  # noqa: S608
+        found.update((int(mailbox_id), int(modseq)) for mailbox_id, modseq in rows)
+    return found

@@ -14,12 +14,15 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from typing import IO, TypeVar
 
+from mailward.store.feed import FeedHub
 from mailward.store.interface import (
     Account,
     Alias,
     Appended,
     AppPassword,
     BlobRef,
+    ChangeEvent,
+    ChangeKind,
     Changes,
     ClientCertificate,
     CopyResult,
@@ -141,8 +144,26 @@ class SqlStore(abc.ABC):
     async def migrate(self, upto: int = schema.LATEST) -> list[int]:
         """Apply pending schema migrations (up to version ``upto``); the versions applied."""
 
-    @abc.abstractmethod
-    def subscribe(self, mailbox_id: int) -> Subscription: ...
+    _hub: FeedHub  # the backend's: fed after its own commits and from other processes or nodes
+
+    def subscribe(self, mailbox_id: int, modseq: int = 0) -> Subscription:
+        return self._hub.subscription(mailbox_id, modseq)
+
+    async def check_feed(self) -> int:
+        ids = self._hub.mailbox_ids()
+        if not ids:
+            return 0
+        current = await self._read(lambda: mb.highest_modseqs(ids), large=True)
+        behind = 0
+        for mailbox_id in ids:
+            modseq = current.get(mailbox_id)
+            if modseq is None:  # deleted, and its event lost
+                self._hub.publish(ChangeEvent(mailbox_id, ChangeKind.MAILBOX, 0))
+                behind += 1
+            elif modseq > self._hub.newest(mailbox_id):
+                self._hub.publish_reread([mailbox_id], modseq)
+                behind += 1
+        return behind
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailward.ratelog import RateLimitedLog
-from mailward.store.feed import FeedHub, HubSubscription
+from mailward.store.feed import FeedHub
 from mailward.store.interface import ChangeEvent, StoreFull, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
@@ -419,9 +419,6 @@ class SqliteStore(SqlStore):
                 # rare in WAL (another process recovering the WAL, say): wait on a thread
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_sync, make)
-
-    def subscribe(self, mailbox_id: int) -> HubSubscription:
-        return self._hub.subscription(mailbox_id)
 
     async def load_done(self) -> None:
         """Nothing to do: an INTEGER PRIMARY KEY continues after the largest id."""
