@@ -19,6 +19,13 @@ Load generators:
                                    [--modes plain,starttls] [--sink] [--log-level warning]
     .venv/bin/python bench/smtp.py --memory 8 --messages 10000   # RSS as messages grow
     .venv/bin/python bench/smtp.py --event-loops asyncio,uvloop --rounds 3   # paired, rotated
+    .venv/bin/python bench/smtp.py --server-src /work/wt-old/src --rounds 3  # another tree, paired
+
+Modes: ``plain`` and ``starttls`` deliver messages; ``handshake`` counts STARTTLS
+sessions that send no mail (connect, EHLO, STARTTLS, the TLS handshake, EHLO, QUIT):
+``--messages`` of them, in handshakes/s. ``--server-src PATH`` runs each case also on a
+server from another source tree (with this venv; PATH is the tree's ``src``), the two
+interleaved with the order rotated, and prints the paired ratio of this tree to it.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ def mailward(*args: str, stdin: str | None = None) -> str:
 WORKERS = 0  # the config's workers (0: one per core, the default); --workers sets it
 LOG_LEVEL = "warning"  # --log-level; the default config's is "info": two lines per message
 EVENT_LOOP = "asyncio"  # the config's event_loop; --event-loops compares several
+SERVER_SRC = ROOT / "src"  # the tree the server runs from; --server-src compares another
 
 
 def setup(base: Path, port: int, tls: str) -> Path:
@@ -69,7 +77,9 @@ def setup(base: Path, port: int, tls: str) -> Path:
     config = base / "bench.toml"
     config.write_text(
         f'hostname = "mail.bench.example"\ndata_dir = "data"\nlog_level = "{LOG_LEVEL}"\n'
-        f'workers = {WORKERS}\nevent_loop = "{EVENT_LOOP}"\n\n'
+        f'workers = {WORKERS}\n'
+        # an older tree may not know the setting: write it only when it is not the default
+        + (f'event_loop = "{EVENT_LOOP}"\n' if EVENT_LOOP != "asyncio" else "") + "\n"
         f'[tls]\ncertificate = "certs/server.crt"\nkey = "certs/server.key"\n\n'
         f'[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n\n'
         f'[[listener]]\nname = "mx"\nprotocol = "smtp"\nrole = "mx"\naddress = "127.0.0.1:{port}"\n'
@@ -98,8 +108,10 @@ class Server:
         # the log goes to a file, as to journald: a pipe nobody reads would stall the server
         self.log = config.parent / "serve.log"
         with self.log.open("w") as log:
+            # PYTHONPATH goes ahead of the venv's editable install of this checkout
+            env = {**os.environ, "PYTHONPATH": str(SERVER_SRC)}
             self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
-                                         stdout=subprocess.DEVNULL, stderr=log)
+                                         stdout=subprocess.DEVNULL, stderr=log, env=env)
         if wait_for_port(port, 30, self.proc):
             return
         self.stop()
@@ -146,7 +158,8 @@ def _expect(stream: Any, code: bytes) -> None:
             return
 
 
-def _one_tls_message(port: int, body: bytes, context: ssl.SSLContext) -> None:
+def _one_tls_message(port: int, body: bytes | None, context: ssl.SSLContext) -> None:
+    """One message over STARTTLS; ``body`` None: the session only, no message."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = raw.makefile("rb")
@@ -159,6 +172,10 @@ def _one_tls_message(port: int, body: bytes, context: ssl.SSLContext) -> None:
             stream = tls.makefile("rb")
             tls.sendall(b"EHLO client.bench.example\r\n")
             _expect(stream, b"250")
+            if body is None:
+                tls.sendall(b"QUIT\r\n")
+                _expect(stream, b"221")
+                return
             envelope = b"MAIL FROM:<sender@client.bench.example>\r\nRCPT TO:<" + RCPT.encode() + b">\r\n"
             tls.sendall(envelope + b"DATA\r\n")
             _expect(stream, b"250")
@@ -170,12 +187,12 @@ def _one_tls_message(port: int, body: bytes, context: ssl.SSLContext) -> None:
             _expect(stream, b"221")
 
 
-def _tls_worker(port: int, messages: int, sessions: int, size: int) -> None:
+def _tls_worker(port: int, messages: int, sessions: int, size: int | None) -> None:
     """``sessions`` threads with blocking sockets, as most SMTP clients are written (the ssl
     module lets go of the GIL while it waits and while it does the handshake's
     cryptography)."""
     line = b"x" * 76 + b"\r\n"
-    body = b"Subject: bench\r\n\r\n" + line * max(size // len(line), 1)
+    body = None if size is None else b"Subject: bench\r\n\r\n" + line * max(size // len(line), 1)
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the bench's own self-signed certificate
@@ -204,7 +221,7 @@ def _tls_worker(port: int, messages: int, sessions: int, size: int) -> None:
         raise failures[0]
 
 
-def tls_source(port: int, messages: int, sessions: int, size: int, procs: int) -> None:
+def tls_source(port: int, messages: int, sessions: int, size: int | None, procs: int) -> None:
     procs = max(1, min(procs, sessions))
     share = [messages // procs + (1 if i < messages % procs else 0) for i in range(procs)]
     per = [sessions // procs + (1 if i < sessions % procs else 0) for i in range(procs)]
@@ -244,12 +261,12 @@ def run_case(mode: str, messages: int, sessions: int, size: int, procs: int) -> 
             if mode == "plain":
                 smtp_source(port, messages, sessions, size)
             else:
-                tls_source(port, messages, sessions, size, procs)
+                tls_source(port, messages, sessions, None if mode == "handshake" else size, procs)
             elapsed = time.perf_counter() - start
         finally:
             server.stop()
         stored = count_stored(config)
-        if stored != messages:
+        if stored != (0 if mode == "handshake" else messages):
             raise SystemExit(f"{mode} {sessions} sessions {size} B: {stored} of {messages} messages stored")
         return messages / elapsed
     finally:
@@ -312,7 +329,10 @@ def main() -> None:
                         help="compare the server on these event loops (e.g. asyncio,uvloop): each "
                         "case runs on each loop in every round, the order rotated, and prints "
                         "medians, min-max and the ratio of the others to the first")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --event-loops")
+    parser.add_argument("--server-src", type=Path, metavar="PATH",
+                        help="compare with a server run from another tree's src (e.g. an older "
+                             "commit's worktree), interleaved and paired like --event-loops")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --event-loops or --server-src")
     parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
                         help="instead: RSS of the server processes after each of ROUNDS rounds "
                              "of --messages 1 KiB messages from 50 sessions, on one server")
@@ -325,8 +345,11 @@ def main() -> None:
     if args.memory:
         memory_growth(args.memory, args.messages, 50, 1024)
         return
+    if args.server_src:
+        compare(args, [("other", "asyncio", args.server_src.resolve()), ("this", "asyncio", ROOT / "src")])
+        return
     if args.event_loops:
-        compare_loops(args, args.event_loops.split(","))
+        compare(args, [(loop, loop, ROOT / "src") for loop in args.event_loops.split(",")])
         return
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
@@ -342,24 +365,34 @@ def main() -> None:
                       f"({args.messages} messages)", flush=True)
 
 
-def compare_loops(args: argparse.Namespace, loops: list[str]) -> None:
-    """The same cases on each event loop, interleaved: round r starts with loop r mod n."""
-    global EVENT_LOOP  # noqa: PLW0603 - the setting of the run in progress
+Variant = tuple[str, str, Path]  # a name, the event loop, the source tree
+
+
+def compare(args: argparse.Namespace, variants: list[Variant]) -> None:
+    """The same cases on each variant, interleaved: round r starts with variant r mod n;
+    the ratios are of each variant to the first, round by round."""
+    global EVENT_LOOP, SERVER_SRC  # the settings of the run in progress
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for name, loop, src in variants:  # that each server runs the tree it is said to
+        found = subprocess.run([PYTHON, "-c", "import mailward.server.connection as c; print(c.__file__)"],
+                               capture_output=True, text=True, check=True, timeout=60,
+                               env={**os.environ, "PYTHONPATH": str(src)}).stdout.strip()
+        print(f"{name}: event loop {loop}, code from {found}", flush=True)
+    names = [name for name, _, _ in variants]
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
             for mode in args.modes.split(","):
-                rates: dict[str, list[float]] = {name: [] for name in loops}
+                rates: dict[str, list[float]] = {name: [] for name in names}
                 for r in range(args.rounds):
-                    for name in loops[r % len(loops):] + loops[:r % len(loops)]:
-                        EVENT_LOOP = name
+                    for name, loop, src in variants[r % len(variants):] + variants[:r % len(variants)]:
+                        EVENT_LOOP, SERVER_SRC = loop, src
                         rates[name].append(run_case(mode, args.messages, sessions, size, args.client_procs))
-                first = loops[0]
-                for name in loops:
-                    ratio = [b / a for a, b in zip(rates[first], rates[name], strict=True)]
+                unit = "handshakes/s" if mode == "handshake" else "msg/s"
+                for name in names:
+                    ratio = [b / a for a, b in zip(rates[names[0]], rates[name], strict=True)]
                     print(f"{mode:<9} {size:>6} B {sessions:>2} sessions {name:<8} median "
-                          f"{statistics.median(rates[name]):7.0f} msg/s (min {min(rates[name]):.0f}, max "
-                          f"{max(rates[name]):.0f}); paired ratio to {first}: median "
+                          f"{statistics.median(rates[name]):7.0f} {unit} (min {min(rates[name]):.0f}, max "
+                          f"{max(rates[name]):.0f}); paired ratio to {names[0]}: median "
                           f"{statistics.median(ratio):.2f} (min {min(ratio):.2f}, max {max(ratio):.2f})",
                           flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
