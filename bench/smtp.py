@@ -70,6 +70,7 @@ WORKERS = 0  # the config's workers (0: one per core, the default); --workers se
 LOG_LEVEL = "warning"  # --log-level; the default config's is "info": two lines per message
 EVENT_LOOP = "asyncio"  # the config's event_loop; --event-loops compares several
 SERVER_SRC = ROOT / "src"  # the tree the server runs from; --server-src compares another
+SERVER_ENV: dict[str, str] = {}  # more environment for the server; --env-variant compares
 
 
 def setup(base: Path, port: int, tls: str) -> Path:
@@ -109,7 +110,7 @@ class Server:
         self.log = config.parent / "serve.log"
         with self.log.open("w") as log:
             # PYTHONPATH goes ahead of the venv's editable install of this checkout
-            env = {**os.environ, "PYTHONPATH": str(SERVER_SRC)}
+            env = {**os.environ, **SERVER_ENV, "PYTHONPATH": str(SERVER_SRC)}
             self.proc = subprocess.Popen([PYTHON, "-m", "mailward.cli.main", "serve", "-c", str(config)],
                                          stdout=subprocess.DEVNULL, stderr=log, env=env)
         if wait_for_port(port, 30, self.proc):
@@ -332,7 +333,11 @@ def main() -> None:
     parser.add_argument("--server-src", type=Path, metavar="PATH",
                         help="compare with a server run from another tree's src (e.g. an older "
                              "commit's worktree), interleaved and paired like --event-loops")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --event-loops or --server-src")
+    parser.add_argument("--env-variant", metavar="NAME=VALUE", default="",
+                        help="compare the server with and without NAME=VALUE in its environment "
+                             "(e.g. PYTHONMALLOC=malloc), interleaved and paired like --event-loops")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of --event-loops, --server-src or --env-variant")
     parser.add_argument("--memory", type=int, metavar="ROUNDS", default=0,
                         help="instead: RSS of the server processes after each of ROUNDS rounds "
                              "of --messages 1 KiB messages from 50 sessions, on one server")
@@ -346,10 +351,15 @@ def main() -> None:
         memory_growth(args.memory, args.messages, 50, 1024)
         return
     if args.server_src:
-        compare(args, [("other", "asyncio", args.server_src.resolve()), ("this", "asyncio", ROOT / "src")])
+        compare(args, [("other", "asyncio", args.server_src.resolve(), {}),
+                       ("this", "asyncio", ROOT / "src", {})])
+        return
+    if args.env_variant:
+        compare(args, [("as-is", "asyncio", ROOT / "src", {}),
+                       (args.env_variant, "asyncio", ROOT / "src", dict([args.env_variant.split("=", 1)]))])
         return
     if args.event_loops:
-        compare(args, [(loop, loop, ROOT / "src") for loop in args.event_loops.split(",")])
+        compare(args, [(loop, loop, ROOT / "src", {}) for loop in args.event_loops.split(",")])
         return
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
@@ -365,27 +375,27 @@ def main() -> None:
                       f"({args.messages} messages)", flush=True)
 
 
-Variant = tuple[str, str, Path]  # a name, the event loop, the source tree
+Variant = tuple[str, str, Path, dict[str, str]]  # a name, the event loop, the tree, more environment
 
 
 def compare(args: argparse.Namespace, variants: list[Variant]) -> None:
     """The same cases on each variant, interleaved: round r starts with variant r mod n;
     the ratios are of each variant to the first, round by round."""
-    global EVENT_LOOP, SERVER_SRC  # the settings of the run in progress
+    global EVENT_LOOP, SERVER_SRC, SERVER_ENV  # the settings of the run in progress
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    for name, loop, src in variants:  # that each server runs the tree it is said to
+    for name, loop, src, _ in variants:  # that each server runs the tree it is said to
         found = subprocess.run([PYTHON, "-c", "import mailward.server.connection as c; print(c.__file__)"],
                                capture_output=True, text=True, check=True, timeout=60,
                                env={**os.environ, "PYTHONPATH": str(src)}).stdout.strip()
         print(f"{name}: event loop {loop}, code from {found}", flush=True)
-    names = [name for name, _, _ in variants]
+    names = [name for name, _, _, _ in variants]
     for size in (int(s) for s in args.sizes.split(",")):
         for sessions in (int(s) for s in args.sessions.split(",")):
             for mode in args.modes.split(","):
                 rates: dict[str, list[float]] = {name: [] for name in names}
                 for r in range(args.rounds):
-                    for name, loop, src in variants[r % len(variants):] + variants[:r % len(variants)]:
-                        EVENT_LOOP, SERVER_SRC = loop, src
+                    for name, loop, src, env in variants[r % len(variants):] + variants[:r % len(variants)]:
+                        EVENT_LOOP, SERVER_SRC, SERVER_ENV = loop, src, env
                         rates[name].append(run_case(mode, args.messages, sessions, size, args.client_procs))
                 unit = "handshakes/s" if mode == "handshake" else "msg/s"
                 for name in names:
