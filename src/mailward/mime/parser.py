@@ -304,8 +304,9 @@ class MimeParser:
         defects = self._defects
         frame.content = content = analyse(fields, in_digest=frame.in_digest, defects=defects)
         frame.media = (content.media_type, content.media_subtype)
-        if not header.isascii():
-            self._defect(f"8-bit bytes in the header at offset {frame.header_offset}")
+        if not header.isascii() and not _is_utf8(header):
+            # RFC 6532 allows UTF-8 in header fields; other 8-bit bytes are kept as they are
+            self._defect(f"8-bit bytes that are not UTF-8 in the header at offset {frame.header_offset}")
         if b"\x00" in header:
             self._defect(f"NUL in the header at offset {frame.header_offset}")
         parent = frame.parent
@@ -394,6 +395,14 @@ class MimeParser:
             parent.children.append(part)
             if parent.phase == MESSAGE:
                 parent.inner_envelope = frame.envelope
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def parse(data: bytes) -> MessageStructure:

@@ -142,7 +142,9 @@ class TextExtractor:
 
     def close(self) -> SearchText:
         self._parser.close()
-        body = "\n".join("".join(chunk) for chunk in self._chunks)[:self._max_chars]
+        # one text per part, line breaks as LF, the break before a boundary dropped
+        texts = ("".join(chunk).replace("\r\n", "\n").strip("\n") for chunk in self._chunks)
+        body = "\n".join(texts)[:self._max_chars]
         return SearchText(self._headers, body)
 
     # the parser's Listener
