@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailward.mime import params
+from mailward.mime.charsets import codec_name
 from mailward.mime.headers import first
 
 Params = tuple[tuple[str, str], ...]
@@ -50,6 +51,9 @@ def analyse(fields: list[tuple[str, str]], *, in_digest: bool, defects: list[str
         digest = in_digest and raw_type is None
         media = ("message", "rfc822", ()) if digest else ("text", "plain", DEFAULT_PARAMS)
     kind, sub, ps = media
+    charset = next((v for k, v in ps if k == "charset"), None)
+    if charset is not None and codec_name(charset) is None:
+        defects.append(f"unknown charset {charset[:40]!r} (text is read as UTF-8)")
     encoding = (first(fields, "content-transfer-encoding") or "7bit").strip().lower() or "7bit"
     disposition: str | None = None
     disposition_params: Params = ()

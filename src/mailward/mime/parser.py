@@ -139,7 +139,7 @@ class MimeParser:
                     crlf += 1
                 if crlf < count:
                     self._bare_lf = True
-                    self._defect(f"bare LF line ending (first before offset {self._base + new})")
+                    self._defect("bare LF line endings")
         if emit is not None:
             emit.leaf_body(buf[pos:new])
         self._pos = new
