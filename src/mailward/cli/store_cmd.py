@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     migrate = commands.add_parser("migrate", help="apply pending schema migrations",
                                   description="Apply the store's pending schema migrations "
-                                  "(serve also applies them on start).")
+                                  "(serve also applies them on start), then keep the MIME "
+                                  "structure of messages stored before mailward kept it.")
     add_config_argument(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
@@ -41,22 +42,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     config = load_config(args).config
 
-    async def run() -> list[int]:
+    def progress(done: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rmessage structures kept: {done}   ")
+            sys.stderr.flush()
+
+    async def run() -> tuple[list[int], int]:
         store = await open_store(config.store, config.data_dir, secret_resolver(config),
                                  migrate=False)
         try:
-            return await store.migrate()
+            applied = await store.migrate()
+            # messages stored before structures were kept (migration 4) get theirs now
+            return applied, await store.fill_structures(progress=progress)
         finally:
             await store.close()
 
     try:
-        applied = asyncio.run(run())
+        applied, filled = asyncio.run(run())
     except StoreError as exc:
         return fail(str(exc))
+    if filled and sys.stderr.isatty():
+        sys.stderr.write("\n")
     if applied:
         print(f"applied migration(s) {', '.join(map(str, applied))}")
     else:
         print("the store is up to date")
+    if filled:
+        print(f"kept the MIME structure of {filled} message(s) stored before")
     return EXIT_OK
 
 

@@ -53,6 +53,10 @@ MEMORY_RELEASE_SECONDS = 5.0
 # how often a process checks that no change notification was lost (store.check_feed):
 # an IDLE session then hears of a change at most this late even when its event is gone
 FEED_CHECK_SECONDS = 5.0
+# The text indexer: a pass every second, batches of 50 messages, at most 2 s a pass.
+TEXT_INDEX_SECONDS = 1.0
+TEXT_INDEX_BATCH = 50
+TEXT_INDEX_BUDGET = 2.0
 
 
 def run(loaded: LoadedConfig, config_path: str) -> int:
@@ -305,11 +309,30 @@ async def _check_feed(server: Server) -> None:
                  behind)
 
 
+async def _index_text(server: Server) -> None:
+    """Index the searchable text of newly stored messages (see Store.index_text), a batch
+    at a time, for at most TEXT_INDEX_BUDGET seconds a pass: delivery never waits for it,
+    and a search indexes its own mailbox's pending messages first."""
+    assert server.services is not None
+    store = server.services.store
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TEXT_INDEX_BUDGET
+    total = 0
+    while loop.time() < deadline:
+        done = await store.index_text(limit=TEXT_INDEX_BATCH)
+        total += done
+        if done < TEXT_INDEX_BATCH:
+            break
+    if total:
+        log.debug("text indexer: %d message(s) indexed", total)
+
+
 JOBS: tuple[Job, ...] = (
     Job("login-counters", LOGIN_PRUNE_SECONDS, _prune_login_counters),
     Job("certificates", CERTIFICATE_POLL_SECONDS, _poll_certificates, everywhere=True),
     Job("memory", MEMORY_RELEASE_SECONDS, _release_memory, everywhere=True),
     Job("feed-backstop", FEED_CHECK_SECONDS, _check_feed, everywhere=True),
+    Job("text-indexer", TEXT_INDEX_SECONDS, _index_text),
 )
 
 

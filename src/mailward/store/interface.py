@@ -16,10 +16,13 @@ from array import array
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mailward.store.search import Criterion, SearchResult
 from mailward.store.uidset import UidSet
+
+if TYPE_CHECKING:
+    from mailward.mime import MessageStructure
 
 # The hierarchy delimiter of mailbox names (RFC 9051 5.1).
 DELIMITER = "/"
@@ -393,6 +396,25 @@ class MailStore(Protocol):
         ``BODY[]<offset.length>``, one part's bytes). A range past the end is cut at the
         end. :class:`NotFound` when the bytes are gone (expunged everywhere) before or
         while they are read: a message is never handed out cut short."""
+        ...
+
+    async def structures(self, blobs: Sequence[BlobRef]) -> dict[int, MessageStructure]:
+        """The MIME structure of each message, by blob id, as kept when it was stored
+        (IMAP BODYSTRUCTURE, ENVELOPE, section offsets); one read for many. A message
+        stored before structures were kept is parsed now, and its structure kept. Blobs
+        that are gone (expunged everywhere) are left out."""
+        ...
+
+    async def fill_structures(self, *, batch: int = 200,
+                              progress: Callable[[int], None] | None = None) -> int:
+        """Keep the structure of every message stored without one; how many (``store
+        migrate``)."""
+        ...
+
+    async def index_text(self, *, limit: int = 100, mailbox_id: int | None = None) -> int:
+        """Index the searchable text of up to ``limit`` messages not yet indexed (of one
+        mailbox: all of them); how many. A background job runs it; :meth:`search` does it
+        for the mailbox it searches, so that nothing pending is missed."""
         ...
 
     async def store_flags(

@@ -62,6 +62,31 @@ class ModSeqAtLeast:
 
 
 @dataclass(frozen=True)
+class HeaderContains:
+    """HEADER ``name`` ``value`` (and FROM, TO, CC, BCC, SUBJECT): a field of the
+    message's header of that name holds ``value`` in its value, RFC 2047 words decoded,
+    without regard to case; an empty ``value`` matches every message with such a field
+    (RFC 9051 6.4.4)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class BodyContains:
+    """BODY: the text of the message's text parts holds ``value`` (decoded, any case)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class TextContains:
+    """TEXT: the header or the body holds ``value``."""
+
+    value: str
+
+
+@dataclass(frozen=True)
 class All:
     """Every one of ``parts`` holds (IMAP's juxtaposition and parentheses)."""
 
@@ -80,7 +105,21 @@ class Not:
     part: Criterion
 
 
-Criterion = Everything | HasFlag | InternalDate | Size | Uids | ModSeqAtLeast | All | AnyOf | Not
+Criterion = (Everything | HasFlag | InternalDate | Size | Uids | ModSeqAtLeast | HeaderContains
+             | BodyContains | TextContains | All | AnyOf | Not)
+
+TEXT_CRITERIA = (HeaderContains, BodyContains, TextContains)
+
+
+def needs_text(criterion: Criterion) -> bool:
+    """Whether ``criterion`` looks at the searchable text (so pending messages must be
+    indexed first)."""
+    match criterion:
+        case All(parts) | AnyOf(parts):
+            return any(needs_text(p) for p in parts)
+        case Not(part):
+            return needs_text(part)
+    return isinstance(criterion, TEXT_CRITERIA)
 
 
 @dataclass(frozen=True)

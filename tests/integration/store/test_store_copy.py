@@ -11,6 +11,7 @@ from mailward.cli import store_cmd
 from mailward.config.store import StoreSettings
 from mailward.store.factory import open_store
 from mailward.store.interface import INBOX, Envelope, FlagOp, LoginCounter, NewMessage, StoreError
+from mailward.store.search import BodyContains
 from mailward.store.sql.store import SqlStore
 from mailward.store.transfer import copy_store
 from mailward.store.uidset import UidSet
@@ -47,8 +48,15 @@ async def snapshot(store: SqlStore) -> list[object]:
         for box in await store.list_mailboxes(account.id):
             out.append(box)
             out.append(await store.changes_since(box.id, 0))
-            for m in await store.messages(box.id):
+            messages = await store.messages(box.id)
+            for m in messages:
                 out.append(b"".join([c async for c in store.read(m.blob)]))
+            structures = await store.structures([m.blob for m in messages])
+            out.append([structures[m.blob.id] for m in messages])
+            # the text is indexed anew in the target; a search finds the same
+            out.append(list((await store.search(box.id, BodyContains("msg 7"))).uids))
+    # and only mailbox messages get indexed, not the queue's bytes
+    assert await store.index_text() == 0
     for entry in await store.queue_entries():
         out.append((entry.envelope, entry.status, b"".join([c async for c in store.read(entry.blob)])))
     out += [await store.list_domains(), await store.list_aliases(), await store.login_counters()]

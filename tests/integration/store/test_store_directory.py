@@ -17,7 +17,6 @@ from mailward.store.interface import (
     Alias,
     AlreadyExists,
     LoginCounter,
-    NewMessage,
     NotFound,
 )
 from mailward.store.sql import mailboxes as mb
@@ -222,6 +221,19 @@ def _v1_rows(name: str) -> Generator[Q, list[tuple[Any, ...]], int]:
     return int(rows[0][0])
 
 
+def _v1_messages(mailbox_id: int, account_id: int, contents: list[bytes]) -> Generator[Q, list[tuple[Any, ...]], None]:
+    """Messages as migration 1 stored them: bytes and index rows, no structure."""
+    for uid, content in enumerate(contents, 1):
+        rows = yield Q("INSERT INTO blobs (size, refs) VALUES (?, 1) RETURNING id", (len(content),))
+        blob_id = int(rows[0][0])
+        yield Q("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?, 0, ?)", (blob_id, content))
+        yield Q("INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_id) "
+                "VALUES (?, ?, 1, ' ', 0, ?, ?)", (mailbox_id, uid, len(content), blob_id))
+    yield Q("UPDATE mailboxes SET uid_next = ?, highest_modseq = 1 WHERE id = ?", (len(contents) + 1, mailbox_id))
+    yield Q("UPDATE accounts SET used_bytes = ?, messages = ? WHERE id = ?",
+            (sum(map(len, contents)), len(contents), account_id))
+
+
 def _v1_expunged(mailbox_id: int) -> Generator[Q, list[tuple[Any, ...]], None]:
     yield Q("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
             many=[(mailbox_id, 90, 2), (mailbox_id, 91, 2)])
@@ -234,7 +246,7 @@ async def test_a_version_1_store_migrates_in_place(store_settings: StoreSettings
         assert await old.schema_version() == 1
         account_id = await old._write(lambda ctx: _v1_rows("old@example.org"))
         inbox = await old._write(lambda ctx: mb.create_mailbox(account_id, INBOX, frozenset(), True))
-        await old.append(inbox.id, [NewMessage(b"kept"), NewMessage(b"also kept")])
+        await old._write(lambda ctx: _v1_messages(inbox.id, account_id, [b"kept", b"also kept"]))
         await old._write(lambda ctx: _v1_expunged(inbox.id))
     finally:
         await old.close()
@@ -248,6 +260,11 @@ async def test_a_version_1_store_migrates_in_place(store_settings: StoreSettings
         assert await new.account_credentials(account_id) == ""
         assert [m.size for m in await new.messages(inbox.id)] == [4, 9]
         assert (await new.quota(account_id)).used_bytes == 13
+        # migration 4: `store migrate` keeps the old messages' structure, the indexer their text
+        assert await new.fill_structures() == 2
+        blobs = [m.blob for m in await new.messages(inbox.id)]
+        assert sorted(s.size for s in (await new.structures(blobs)).values()) == [4, 9]
+        assert await new.index_text() == 2
         assert list((await new.changes_since(inbox.id, 0)).vanished) == [90, 91]
         # The expunged rows migration 1 left are counted: pruning sees them.
         new.expunged_keep = 1

@@ -53,10 +53,13 @@ class BlobData:
     chunks: Iterable[bytes]
 
 
-def write_blob(data: BlobData, refs: int) -> Op[BlobRef]:
+def write_blob(data: BlobData, refs: int, *, structure: bytes | None = None,
+               text_state: int = 0) -> Op[BlobRef]:
     """Store ``data`` as chunks numbered from 0; every chunk but the last must hold
-    :data:`CHUNK` bytes (ranged reads find an offset's chunk by division)."""
-    rows = yield Q("INSERT INTO blobs (size, refs) VALUES (?, ?) RETURNING id", (data.size, refs))
+    :data:`CHUNK` bytes (ranged reads find an offset's chunk by division). ``structure``:
+    the message's serialized MIME structure; ``text_state``: see ``schema.TEXT_*``."""
+    rows = yield Q("INSERT INTO blobs (size, refs, structure, text_state) VALUES (?, ?, ?, ?) RETURNING id",
+                   (data.size, refs, structure, text_state))
     blob_id = int(one(rows)[0])
     batch: list[tuple[int, int, bytes]] = []
     for seq, chunk in enumerate(data.chunks):
@@ -81,6 +84,8 @@ def add_blob_refs(blob_ids: Sequence[int], delta: int) -> Op[None]:
         gone = [(b,) for b in counts]
         yield Q("DELETE FROM blob_chunks WHERE blob_id = ? AND "
                 "(SELECT refs FROM blobs WHERE id = blob_id) <= 0", many=gone)
+        yield Q("DELETE FROM blob_text WHERE {text_key} = ? AND "
+                "(SELECT refs FROM blobs WHERE id = ?) <= 0", many=[(b, b) for b in counts])
         yield Q("DELETE FROM blobs WHERE id = ? AND refs <= 0", many=gone)
 
 

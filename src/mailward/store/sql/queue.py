@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from mailward.store.interface import BlobRef, Envelope, NotFound, QueueEntry, QueueStatus
+from mailward.store.sql import schema
 from mailward.store.sql.base import BlobData, Ctx, Op, Q, Row, add_blob_refs, write_blob
 
 COLUMNS = ("q.id, q.mail_from, q.rcpt_to, q.blob_id, b.size, q.status, q.attempts, q.next_attempt, "
@@ -32,7 +33,7 @@ def get(entry_id: int) -> Op[QueueEntry]:
 
 
 def enqueue(ctx: Ctx, envelope: Envelope, data: BlobData) -> Op[QueueEntry]:
-    blob = yield from write_blob(data, refs=1)
+    blob = yield from write_blob(data, refs=1, text_state=schema.TEXT_NONE)
     rows = yield Q("INSERT INTO queue (mail_from, rcpt_to, blob_id, status, next_attempt, created) "
                    "VALUES (?, ?, ?, 'ready', ?, ?) RETURNING id",
                    (envelope.mail_from, json.dumps(list(envelope.rcpt_to)), blob.id, ctx.now, ctx.now))

@@ -8,6 +8,8 @@ Migration 1 is the mail store; migration 2 adds what accounts need (display
 name, enabled, credentials), the directory (domains, aliases, app passwords,
 client certificates), the shared login-throttle counters, and the bookkeeping
 that bounds the ``expunged`` table (see :mod:`mailward.store.sql.messages`).
+Migration 4 keeps each message's MIME structure beside its bytes and the text that
+SEARCH looks in (see :mod:`mailward.store.sql.text`).
 """
 
 from __future__ import annotations
@@ -113,11 +115,53 @@ def _v3(dialect: str) -> list[str]:
     return [f"ALTER TABLE login_counters ADD COLUMN next_slot {real} NOT NULL DEFAULT 0"]
 
 
+# blobs.text_state: what the text indexer has to do for a blob
+TEXT_PENDING = 0  # a message's bytes, not indexed yet
+TEXT_INDEXED = 1  # its searchable text is in blob_text
+TEXT_NONE = 2  # not a mailbox message (a queue entry's bytes): never indexed
+
+
+def _v4(dialect: str) -> list[str]:
+    statements = [
+        # The MIME structure (mime.MessageStructure.to_bytes), written in the transaction
+        # that writes the bytes; NULL for messages stored before this migration until
+        # `store migrate` (or the first read that needs it) fills it in.
+        f"ALTER TABLE blobs ADD COLUMN structure {'BYTEA' if dialect == 'postgres' else 'BLOB'}",
+        f"ALTER TABLE blobs ADD COLUMN text_state INTEGER NOT NULL DEFAULT {TEXT_PENDING}",
+        f"UPDATE blobs SET text_state = {TEXT_NONE} WHERE id IN (SELECT blob_id FROM queue)",  # noqa: S608
+        f"CREATE INDEX blobs_text_pending ON blobs (id) WHERE text_state = {TEXT_PENDING}",
+    ]
+    if dialect == "postgres":
+        # IMAP SEARCH matches substrings (RFC 9051 6.4.4), not words: trigram indexes
+        # (pg_trgm, a trusted extension: the database owner may create it) answer
+        # LIKE '%...%' from a GIN index.
+        return [
+            *statements,
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            """CREATE TABLE blob_text (
+                blob_id BIGINT PRIMARY KEY, headers TEXT NOT NULL, body TEXT NOT NULL)""",
+            "CREATE INDEX blob_text_headers ON blob_text USING gin (headers gin_trgm_ops)",
+            "CREATE INDEX blob_text_body ON blob_text USING gin (body gin_trgm_ops)",
+            # One header line ("name:value", lower case) of ``headers`` has ``name`` and
+            # ``needle`` in its value; SQLite's connections register the same function.
+            """CREATE FUNCTION mw_header_has(headers TEXT, name TEXT, needle TEXT) RETURNS BOOLEAN
+                LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+                SELECT EXISTS (SELECT 1 FROM unnest(string_to_array(headers, E'\n')) AS line
+                               WHERE starts_with(line, name || ':')
+                               AND strpos(substr(line, length(name) + 2), needle) > 0) $$""",
+        ]
+    # SQLite: FTS5 with the trigram tokenizer; a GLOB of three or more characters is
+    # answered from the index (rowid = the blob's id).
+    return [*statements, "CREATE VIRTUAL TABLE blob_text USING fts5 (headers, body, "
+                         "tokenize = 'trigram case_sensitive 1', detail = 'none')"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
               "bounded expunged", _v2("sqlite"), _v2("postgres")),
     Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
+    Migration(4, "message structure and searchable text", _v4("sqlite"), _v4("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -129,7 +173,8 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
                   "credentials")),
     ("mailboxes", ("id", "account_id", "name", "uid_validity", "uid_next", "highest_modseq",
                    "special_use", "subscribed", "expunged_rows", "expunged_floor")),
-    ("blobs", ("id", "size", "refs")),
+    # text_state and blob_text are not copied: the target's indexer fills them anew
+    ("blobs", ("id", "size", "refs", "structure")),
     ("blob_chunks", ("blob_id", "seq", "data")),
     ("messages", ("mailbox_id", "uid", "modseq", "flags", "internal_date", "size", "blob_id")),
     ("expunged", ("mailbox_id", "uid", "modseq")),
@@ -176,6 +221,8 @@ def load_rows(table: str, rows: list[Row]) -> Op[None]:
     if table == "meta":  # the target's migration wrote its own counters: take the source's
         sql += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     yield Q(sql, many=rows)
+    if table == "queue":  # loaded blobs wait for the target's text indexer, but not these
+        yield Q(f"UPDATE blobs SET text_state = {TEXT_NONE} WHERE id IN (SELECT blob_id FROM queue)")  # noqa: S608
 
 
 def count_rows(table: str) -> Op[int]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import functools
+import logging
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from typing import IO, TypeVar
 
+from mailward.mime import MessageStructure, MimeParser, TextExtractor
 from mailward.store.feed import FeedHub
 from mailward.store.interface import (
     Account,
@@ -46,28 +49,32 @@ from mailward.store.interface import (
     StoreError,
     Subscription,
 )
-from mailward.store.search import Criterion, SearchResult
+from mailward.store.search import Criterion, SearchResult, needs_text
 from mailward.store.sql import directory as d
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
-from mailward.store.sql import schema
+from mailward.store.sql import schema, text
 from mailward.store.sql import search as find
 from mailward.store.sql.base import CHUNK, BlobData, Ctx, Op, Row, read_chunk, write_blob
 from mailward.store.uidset import UidSet
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
 _INLINE_WRITE = 1 << 20  # message bytes above this are written off the event loop
 
 
 class Staged:
-    """Message bytes gathered from a source before the write transaction starts."""
+    """Message bytes gathered from a source before the write transaction starts, and
+    (for mailbox messages) their MIME structure, parsed as the bytes went by."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, parse: bool) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.file: IO[bytes] | None = None
+        self.parser = MimeParser() if parse else None
+        self.structure: bytes | None = None
 
     @property
     def on_disk(self) -> bool:
@@ -93,23 +100,31 @@ class Staged:
             self.file.close()
 
 
-async def stage(source: MessageSource) -> Staged:
-    staged = Staged()
+async def stage(source: MessageSource, *, parse: bool = True) -> Staged:
+    """Gather ``source``; ``parse``: a mailbox message, whose structure is kept with it."""
+    staged = Staged(parse=parse)
     if isinstance(source, (bytes, bytearray, memoryview)):
         staged.parts.append(bytes(source))
         staged.size = len(source)
-        return staged
-    try:
-        await _stage_stream(staged, source)
-    except BaseException:
-        staged.close()
-        raise
+        if staged.parser is not None:
+            staged.parser.feed(staged.parts[0])
+    else:
+        try:
+            await _stage_stream(staged, source)
+        except BaseException:
+            staged.close()
+            raise
+    if staged.parser is not None:
+        staged.structure = staged.parser.close().to_bytes()
+        staged.parser = None
     return staged
 
 
 async def _stage_stream(staged: Staged, source: AsyncIterable[bytes]) -> None:
     async for chunk in source:
         staged.size += len(chunk)
+        if staged.parser is not None:
+            staged.parser.feed(chunk)
         if staged.file is not None:
             await asyncio.to_thread(staged.file.write, chunk)
             continue
@@ -319,7 +334,7 @@ class SqlStore(abc.ABC):
             def op(ctx: Ctx) -> Op[list[Appended]]:
                 entries = []
                 for boxes, m, s in zip(targets, messages, staged, strict=True):
-                    blob = yield from write_blob(s.data(), refs=len(boxes))
+                    blob = yield from write_blob(s.data(), refs=len(boxes), structure=s.structure)
                     date = now if m.internal_date is None else m.internal_date
                     entries += [msg.Entry(b, blob, m.flags, date) for b in boxes]
                 return (yield from msg.insert_entries(ctx, entries))
@@ -333,7 +348,87 @@ class SqlStore(abc.ABC):
         return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=True)
 
     async def search(self, mailbox_id: int, criterion: Criterion) -> SearchResult:
+        if needs_text(criterion):  # a message the indexer has not reached yet is still found
+            await self.index_text(mailbox_id=mailbox_id)
         return await self._read(lambda: find.search(mailbox_id, criterion), large=True)
+
+    # --- structure and searchable text (see sql.text) ---------------------------
+
+    async def structures(self, blobs: Sequence[BlobRef]) -> dict[int, MessageStructure]:
+        ids = [b.id for b in blobs]
+        stored = await self._read(lambda: text.structures(ids), large=len(ids) > 1)
+        out: dict[int, MessageStructure] = {}
+        fill: list[tuple[int, bytes]] = []
+        for blob in blobs:
+            if blob.id in out:
+                continue
+            data = stored.get(blob.id)
+            if data is not None:
+                with contextlib.suppress(ValueError):  # another version's form: parse anew
+                    out[blob.id] = MessageStructure.from_bytes(data)
+                    continue
+            elif blob.id not in stored:
+                continue  # gone: expunged everywhere
+            try:
+                structure = await self._parse(blob)
+            except NotFound:
+                continue
+            out[blob.id] = structure
+            fill.append((blob.id, structure.to_bytes()))
+        if fill:
+            await self._write(lambda ctx: text.set_structures(fill))
+        return out
+
+    async def _parse(self, blob: BlobRef) -> MessageStructure:
+        parser = MimeParser()
+        async for chunk in self.read(blob):
+            parser.feed(chunk)
+        return parser.close()
+
+    async def fill_structures(self, *, batch: int = 200,
+                              progress: Callable[[int], None] | None = None) -> int:
+        """Parse and keep the structure of every message stored without one (before
+        migration 4); how many. ``store migrate`` runs it."""
+        done, after = 0, 0
+        while blobs := await self._read(functools.partial(text.missing_structures, batch, after)):
+            items = []
+            for blob in blobs:
+                with contextlib.suppress(NotFound):  # expunged meanwhile
+                    items.append((blob.id, (await self._parse(blob)).to_bytes()))
+            await self._write(functools.partial(_set_structures, items), bulk=True)
+            done += len(items)
+            after = blobs[-1].id
+            if progress is not None:
+                progress(done)
+        return done
+
+    async def index_text(self, *, limit: int = 100, mailbox_id: int | None = None) -> int:
+        """Index the text of up to ``limit`` messages the indexer has not done yet (of one
+        mailbox: all of its pending ones); how many. The background indexer calls it."""
+        done = 0
+        while True:
+            blobs = await self._read(functools.partial(text.pending, limit, mailbox_id),
+                                     large=mailbox_id is not None)
+            rows = []
+            for blob in blobs:
+                with contextlib.suppress(NotFound):  # expunged meanwhile
+                    rows.append(await self._text_row(blob))
+            if rows:
+                done += await self._write(functools.partial(_save_text, rows), bulk=True)
+            if mailbox_id is None or len(blobs) < limit:
+                return done
+
+    async def _text_row(self, blob: BlobRef) -> text.TextRow:
+        extractor = TextExtractor()
+        try:
+            async for chunk in self.read(blob):
+                extractor.feed(chunk)
+            return text.text_row(blob.id, extractor.close())
+        except NotFound:
+            raise
+        except Exception:  # a defect of ours: index what there is, never retry for ever
+            log.exception("text of message bytes %d could not be extracted; indexed as empty", blob.id)
+            return text.TextRow(blob.id, "", "")
 
     async def snapshot(self, mailbox_id: int) -> Snapshot:
         return await self._read(lambda: msg.snapshot(mailbox_id), large=True)
@@ -418,7 +513,7 @@ class SqlStore(abc.ABC):
     # --- queue -------------------------------------------------------------------
 
     async def enqueue(self, envelope: Envelope, content: MessageSource) -> QueueEntry:
-        staged = await stage(content)
+        staged = await stage(content, parse=False)
         try:
             return await self._write(lambda ctx: q.enqueue(ctx, envelope, staged.data()),
                                      offload=staged.size > _INLINE_WRITE)
@@ -439,3 +534,11 @@ class SqlStore(abc.ABC):
 
     async def queue_entries(self, status: QueueStatus | None = None) -> list[QueueEntry]:
         return await self._read(lambda: q.entries(status), large=True)
+
+
+def _set_structures(items: list[tuple[int, bytes]], ctx: Ctx) -> Op[None]:
+    return text.set_structures(items)
+
+
+def _save_text(rows: list[text.TextRow], ctx: Ctx) -> Op[int]:
+    return text.save_text(rows)

@@ -54,6 +54,7 @@ from mailward.store.interface import ChangeEvent, StoreFull, StoreUnavailable
 from mailward.store.sql import dialect, schema
 from mailward.store.sql.base import Ctx, Op, Q, Row
 from mailward.store.sql.store import SqlStore
+from mailward.store.sql.text import header_has
 from mailward.store.sqlite.peers import PeerFeed
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def connect(path: Path, *, readonly: bool = False, wait: bool = True) -> sqlite3
     # WAL + FULL: COMMIT fsyncs the WAL, so a commit that returned survives a crash.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.create_function("mw_header_has", 3, header_has, deterministic=True)
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     if not wait:
