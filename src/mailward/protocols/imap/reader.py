@@ -1,0 +1,258 @@
+"""The grammar primitives of RFC 9051 9 over one received command.
+
+A command arrives as ``parts``: text, literal, text, literal, ..., text. Each text
+part is a line without its CRLF; one that is followed by a literal ends with the
+literal's ``{n}``, ``{n+}`` or ``~{n}`` header. :class:`Reader` walks the parts
+and raises :class:`Syntax` on anything the grammar does not allow.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+from mailward.protocols.imap.seqset import SequenceSet, SequenceSetError
+
+# RFC 9051 9: ATOM-CHAR = any CHAR except atom-specials; atom-specials = "(" / ")" /
+# "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials
+_ATOM_SPECIALS = frozenset(b'(){ %*"\\]')
+ATOM_CHARS = frozenset(c for c in range(0x21, 0x7F) if c not in _ATOM_SPECIALS)
+ASTRING_CHARS = ATOM_CHARS | {ord("]")}  # ASTRING-CHAR = ATOM-CHAR / resp-specials
+TAG_CHARS = ASTRING_CHARS - {ord("+")}  # tag = 1*<any ASTRING-CHAR except "+">
+LIST_CHARS = ATOM_CHARS | set(b"%*]")  # list-char = ATOM-CHAR / list-wildcards / resp-specials
+SEQ_CHARS = frozenset(b"0123456789:*,$")
+_NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+
+LITERAL_HEADER = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DATE_TIME = re.compile(
+    rb'"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"'
+)
+_DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
+
+
+class Syntax(Exception):
+    """The command does not follow the grammar; the message is safe to show the client."""
+
+
+class Reader:
+    """A cursor over the parts of one command."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        self.index = 0  # always a text part (even index)
+        self.pos = 0
+
+    @property
+    def text(self) -> bytes:
+        return self.parts[self.index]
+
+    # --- looking -------------------------------------------------------------------
+
+    def peek(self) -> int | None:
+        """The next octet of the current text part, or None at its end."""
+        return self.text[self.pos] if self.pos < len(self.text) else None
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text) and self.index == len(self.parts) - 1
+
+    def startswith(self, word: bytes) -> bool:
+        """Case-insensitive look-ahead (IMAP keywords are case-insensitive)."""
+        return self.text[self.pos : self.pos + len(word)].upper() == word.upper()
+
+    def at_sp(self) -> bool:
+        return self.peek() == 0x20
+
+    def at(self, char: bytes) -> bool:
+        return self.peek() == char[0]
+
+    # --- consuming -----------------------------------------------------------------
+
+    def expect(self, word: bytes) -> None:
+        if not self.startswith(word):
+            raise Syntax(f"expected {word.decode()}")
+        self.pos += len(word)
+
+    def accept(self, word: bytes) -> bool:
+        if self.startswith(word):
+            self.pos += len(word)
+            return True
+        return False
+
+    def sp(self) -> None:
+        if self.peek() != 0x20:
+            raise Syntax("expected a space")
+        self.pos += 1
+
+    def end(self) -> None:
+        if not self.at_end():
+            raise Syntax("unexpected text at the end of the command")
+
+    def _run(self, chars: frozenset[int] | set[int]) -> bytes:
+        text, start = self.text, self.pos
+        end = start
+        while end < len(text) and text[end] in chars:
+            end += 1
+        self.pos = end
+        return text[start:end]
+
+    def atom(self, what: str = "an atom") -> str:
+        """``atom = 1*ATOM-CHAR`` as written."""
+        word = self._run(ATOM_CHARS)
+        if not word:
+            raise Syntax(f"expected {what}")
+        return word.decode("ascii")
+
+    def keyword(self, what: str = "a keyword") -> str:
+        """An atom, upper-cased (command names, option names)."""
+        return self.atom(what).upper()
+
+    def name_token(self) -> str:
+        """Letters, digits, "." and "-", upper-cased: FETCH items, section words, options."""
+        word = self._run(_NAME_CHARS)
+        if not word:
+            raise Syntax("expected a name")
+        return word.decode("ascii").upper()
+
+    def tag(self) -> str:
+        word = self._run(TAG_CHARS)
+        if not word:
+            raise Syntax("expected a tag")
+        return word.decode("ascii")
+
+    def number(self, *, nonzero: bool = False, limit: int = 0xFFFFFFFF) -> int:
+        """``number`` (32 bits) or ``number64`` with ``limit``; ``nz-number`` if ``nonzero``."""
+        digits = self._run(frozenset(b"0123456789"))
+        if not digits or len(digits) > 20:
+            raise Syntax("expected a number")
+        value = int(digits)
+        if value > limit or (nonzero and (value == 0 or digits[0] == 0x30)):
+            raise Syntax("number out of range")
+        return value
+
+    def seq_token(self) -> bytes:
+        """The octets a sequence set or number may be made of (``0-9 : * , $``)."""
+        return self._run(SEQ_CHARS)
+
+    def sequence_set(self) -> SequenceSet:
+        try:
+            return SequenceSet.parse(self.seq_token().decode("ascii"))
+        except SequenceSetError as exc:
+            raise Syntax(str(exc)) from None
+
+    def quoted(self) -> bytes:
+        """``quoted``: DQUOTE *QUOTED-CHAR DQUOTE, 8-bit allowed as UTF-8 (RFC 9051 9)."""
+        text, i = self.text, self.pos + 1
+        out = bytearray()
+        while True:
+            if i >= len(text):
+                raise Syntax("unterminated quoted string")
+            byte = text[i]
+            if byte == 0x22:
+                break
+            if byte == 0x5C:
+                i += 1
+                if i >= len(text) or text[i] not in (0x22, 0x5C):
+                    raise Syntax("only \\\" and \\\\ may be escaped in a quoted string")
+                byte = text[i]
+            elif byte in (0, 0x0D):
+                raise Syntax("NUL or CR in a quoted string")
+            out.append(byte)
+            i += 1
+        self.pos = i + 1
+        return bytes(out)
+
+    def literal(self) -> tuple[bytes, bool]:
+        """A literal (its header ends the text part) -> (octets, literal8)."""
+        match = LITERAL_HEADER.match(self.text, self.pos)
+        if match is None or self.index + 1 >= len(self.parts):
+            raise Syntax("bad literal")
+        data = self.parts[self.index + 1]
+        binary = bool(match.group(1))
+        if not binary and b"\x00" in data:
+            raise Syntax("NUL in a literal (RFC 9051 4.3: use literal8)")
+        self.index += 2
+        self.pos = 0
+        return data, binary
+
+    def at_literal(self) -> bool:
+        return self.peek() in (0x7B, 0x7E)  # "{" or "~"
+
+    def string(self) -> bytes:
+        """``string = quoted / literal``."""
+        if self.at(b'"'):
+            return self.quoted()
+        if self.at(b"{"):
+            return self.literal()[0]
+        raise Syntax("expected a string")
+
+    def astring(self) -> bytes:
+        """``astring = 1*ASTRING-CHAR / string``."""
+        if self.at(b'"') or self.at(b"{"):
+            return self.string()
+        word = self._run(ASTRING_CHARS)
+        if not word:
+            raise Syntax("expected an astring")
+        return word
+
+    def nstring(self) -> bytes | None:
+        if self.startswith(b"NIL") and self._nil_ends():
+            self.pos += 3
+            return None
+        return self.string()
+
+    def _nil_ends(self) -> bool:
+        after = self.text[self.pos + 3 : self.pos + 4]
+        return not after or after[0] not in ASTRING_CHARS
+
+    def list_mailbox(self) -> bytes:
+        """``list-mailbox = 1*list-char / string`` (wildcards allowed)."""
+        if self.at(b'"') or self.at(b"{"):
+            return self.string()
+        word = self._run(LIST_CHARS)
+        if not word:
+            raise Syntax("expected a mailbox pattern")
+        return word
+
+    def parenthesised(self, item: str = "a list") -> None:
+        if not self.accept(b"("):
+            raise Syntax(f"expected {item}")
+
+    def date_time(self) -> datetime:
+        """``date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE``."""
+        match = _DATE_TIME.match(self.text, self.pos)
+        if match is None:
+            raise Syntax("bad date-time")
+        day, month, year, hh, mm, ss, sign, zh, zm = match.groups()
+        try:
+            zone = timedelta(hours=int(zh), minutes=int(zm)) * (-1 if sign == b"-" else 1)
+            value = datetime(
+                int(year), _month(month), int(day.strip() or b"0"), int(hh), int(mm), int(ss),
+                tzinfo=timezone(zone),
+            )
+        except ValueError:
+            raise Syntax("bad date-time") from None
+        self.pos = match.end()
+        return value
+
+    def date(self) -> date:
+        """``date = date-text / DQUOTE date-text DQUOTE`` (SEARCH)."""
+        quoted = self.accept(b'"')
+        match = _DATE.match(self.text, self.pos)
+        if match is None:
+            raise Syntax("bad date")
+        try:
+            value = date(int(match.group(3)), _month(match.group(2)), int(match.group(1)))
+        except ValueError:
+            raise Syntax("bad date") from None
+        self.pos = match.end()
+        if quoted:
+            self.expect(b'"')
+        return value
+
+
+def _month(name: bytes) -> int:
+    try:
+        return MONTHS.index(name.decode("ascii").upper()) + 1
+    except ValueError:
+        raise Syntax("bad month") from None
