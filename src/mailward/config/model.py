@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from mailward.config.auth import AuthSettings
+from mailward.config.imap import ImapSettings
 from mailward.config.limits import LimitsSettings
 from mailward.config.schema import PathStr, positive, setting
 from mailward.config.secrets import SecretsSettings
@@ -233,6 +234,7 @@ class Config:
     smtp: SmtpSettings = setting(
         SmtpSettings(), "Message and session limits of every SMTP listener (mx and submission)."
     )
+    imap: ImapSettings = setting(ImapSettings(), "Limits and timeouts of every IMAP listener.")
     listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
     listener_index: tuple[int, ...] = field(
         default=(), metadata={"internal": True, "doc": "Where each listener is among the file's "

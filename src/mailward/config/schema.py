@@ -283,3 +283,14 @@ def secret_reference(value: str) -> tuple[str, str] | None:
     return (f'has no "{SECRET_PREFIX}" prefix: a password is never written in the config itself',
             f'if it names a secret (see `mailward secret list`), put "{SECRET_PREFIX}" before the name; '
             f"else {fix}")
+
+
+def at_least(minimum: int, fix: str) -> Callable[[int], tuple[str, str] | None]:
+    """A ``check=`` for a number setting: ``minimum`` or more, else (problem, ``fix``)."""
+
+    def check(value: int) -> tuple[str, str] | None:
+        if value < minimum:
+            return (f"must be at least {minimum}, got {value}", fix)
+        return None
+
+    return check
