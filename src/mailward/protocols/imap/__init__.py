@@ -12,7 +12,9 @@ Reading (:mod:`.parser`)::
             case NeedLiteral(synchronizing=True):  # "{n}": ask the client for the octets
                 send(encoder.continuation())       # "+ Ready" -- or parser.refuse_literal()
             case NeedLiteral():                    # "{n+}": the octets are already coming
-                pass
+                pass                               # (either: parser.stream_literal() for APPEND)
+            case LiteralChunk(data, last):         # a streamed APPEND message, chunk by chunk
+                ...
             case ParseError(close=True):           # "* BYE [code] text", then close
                 ...
             case ParseError():                     # "tag BAD text" / "tag NO [TOOBIG] text"

@@ -9,6 +9,7 @@ and raises :class:`Syntax` on anything the grammar does not allow.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from mailward.protocols.imap.seqset import SequenceSet, SequenceSetError
@@ -31,6 +32,16 @@ _DATE_TIME = re.compile(
 _DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
 
 
+@dataclass(frozen=True)
+class LiteralValue:
+    """A literal as read: its octets (empty if the session streamed them), literal8 or not."""
+
+    data: bytes
+    binary: bool
+    size: int
+    streamed: bool = False
+
+
 class Syntax(Exception):
     """The command does not follow the grammar; the message is safe to show the client."""
 
@@ -38,8 +49,9 @@ class Syntax(Exception):
 class Reader:
     """A cursor over the parts of one command."""
 
-    def __init__(self, parts: list[bytes]) -> None:
+    def __init__(self, parts: list[bytes], streamed: dict[int, int] | None = None) -> None:
         self.parts = parts
+        self.streamed = streamed or {}  # literal part index -> size, for those the session took as chunks
         self.index = 0  # always a text part (even index)
         self.pos = 0
 
@@ -162,18 +174,21 @@ class Reader:
         self.pos = i + 1
         return bytes(out)
 
-    def literal(self) -> tuple[bytes, bool]:
-        """A literal (its header ends the text part) -> (octets, literal8)."""
+    def literal(self) -> LiteralValue:
+        """A literal (its header ends the text part)."""
         match = LITERAL_HEADER.match(self.text, self.pos)
         if match is None or self.index + 1 >= len(self.parts):
             raise Syntax("bad literal")
-        data = self.parts[self.index + 1]
+        index = self.index + 1
+        data = self.parts[index]
         binary = bool(match.group(1))
         if not binary and b"\x00" in data:
             raise Syntax("NUL in a literal (RFC 9051 4.3: use literal8)")
         self.index += 2
         self.pos = 0
-        return data, binary
+        if index in self.streamed:
+            return LiteralValue(b"", binary, self.streamed[index], streamed=True)
+        return LiteralValue(data, binary, len(data))
 
     def at_literal(self) -> bool:
         return self.peek() in (0x7B, 0x7E)  # "{" or "~"
@@ -183,7 +198,10 @@ class Reader:
         if self.at(b'"'):
             return self.quoted()
         if self.at(b"{"):
-            return self.literal()[0]
+            value = self.literal()
+            if value.streamed:
+                raise Syntax("only an APPEND message may be streamed")
+            return value.data
         raise Syntax("expected a string")
 
     def astring(self) -> bytes:
