@@ -24,12 +24,14 @@ Limits (:class:`Limits`) are checked before any octet of a literal is buffered.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from mailward.protocols.imap.commands import PARSERS, UID_COMMANDS, Command, Context
 from mailward.protocols.imap.reader import LITERAL_HEADER, Reader, Syntax
 
+_APPEND_MAILBOX = re.compile(rb"[^ ]+ APPEND ~?\{[0-9]+\+?\}\Z", re.IGNORECASE)
 LITERAL_MINUS_MAX = 4096  # RFC 7888 4: LITERAL- allows non-synchronizing literals up to 4096 octets
 
 
@@ -285,7 +287,9 @@ class CommandParser:
         limits = self.limits
         if not synchronizing and limits.literal_minus and size > LITERAL_MINUS_MAX:
             return "non-synchronizing literal over 4096 octets (LITERAL-)"
-        append = command == "APPEND"
+        # the mailbox name of APPEND is no message: it has the small limit
+        parts = self._command.parts
+        append = command == "APPEND" and not (len(parts) == 1 and _APPEND_MAILBOX.match(parts[0]))
         if size > (limits.max_append_literal if append else limits.max_literal):
             return "message too big" if append else "literal too big"
         total = limits.max_append_total if append else limits.max_command_literals

@@ -58,9 +58,13 @@ class AString:
 
 @dataclass(frozen=True)
 class Mailbox:
-    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) unless UTF-8 is on (RFC 6855 3)."""
+    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) unless UTF-8 is on (RFC 6855 3).
+
+    An astring, or a string where the grammar says so (``string``: NAMESPACE prefixes).
+    """
 
     name: str
+    string: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,8 +166,9 @@ class Encoder:
             return data
         return self.string(data)
 
-    def mailbox(self, name: str) -> bytes:
-        return self.astring(name if self.utf8 else encode_mutf7(name))
+    def mailbox(self, name: str, string: bool = False) -> bytes:
+        wire = name.encode("utf-8") if self.utf8 else encode_mutf7(name)
+        return self.string(wire) if string else self.astring(wire)
 
     def _value(self, out: _Builder, value: Value) -> None:
         if value is None:
@@ -181,7 +186,7 @@ class Encoder:
         elif isinstance(value, AString):
             out.add(self.astring(value.value))
         elif isinstance(value, Mailbox):
-            out.add(self.mailbox(value.name))
+            out.add(self.mailbox(value.name, value.string))
         elif isinstance(value, Raw):
             out.add(value.data)
         elif isinstance(value, LiteralData):
