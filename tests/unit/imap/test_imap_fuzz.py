@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailward.protocols.imap.commands import Command, Login, Select, normalise_mailbox
+from mailward.protocols.imap.commands import Command, Id, Login, Select, normalise_mailbox
 from mailward.protocols.imap.commands.base import Context
 from mailward.protocols.imap.mutf7 import decode_mutf7, encode_mutf7
 from mailward.protocols.imap.parser import (
@@ -139,3 +139,13 @@ def test_streamed_literals_are_split_invariant(lines: list[list[bytes]], cuts: l
     pieces = [script[a:b] for a, b in zip([0, *points], [*points, len(script)], strict=True)]
     assert run_streaming(pieces) == whole
     assert run_streaming([bytes([b]) for b in script]) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.none() | TEXT), max_size=5), st.booleans())
+def test_strings_and_nstrings_round_trip_through_id(pairs: list[tuple[str, str | None]], utf8: bool) -> None:
+    encoder = Encoder(utf8)
+    body = b" ".join(encoder.string(f) + b" " + (b"NIL" if v is None else encoder.string(v)) for f, v in pairs)
+    script = b"a ID " + (b"(" + body + b")" if pairs else b"NIL") + b"\r\n"
+    results = [r for r in run([script]) if not isinstance(r, NeedLiteral)]
+    assert results == [Id("a", tuple(pairs) if pairs else None)]

@@ -231,3 +231,10 @@ def test_the_mailbox_name_of_append_has_the_small_limit() -> None:
     assert run([b"a APPEND {11}\r\n"], limits) == [ParseError("a", "literal too big", "NO", "TOOBIG", command="APPEND")]
     ok = run([b"a append {5}\r\nDraft {50}\r\n" + b"m" * 50 + b"\r\n"], limits)
     assert ok[-1] == Append("a", "Draft", (AppendMessage(b"m" * 50),))
+
+
+def test_error_texts_and_names_stay_short() -> None:
+    [result] = run_all_ways(b"a SEARCH " + b"X" * 500 + b"\r\n", every_offset=False)
+    assert isinstance(result, ParseError) and len(result.text) <= 120 and result.text.endswith("...")
+    [result] = run_all_ways(b"a " + b"Y" * 500 + b"\r\n", every_offset=False)
+    assert isinstance(result, ParseError) and result.command == "Y" * 40

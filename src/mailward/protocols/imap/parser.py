@@ -108,6 +108,14 @@ class ParseError:
     command: str = ""
 
 
+MAX_TEXT = 120  # octets of an error text
+MAX_NAME = 40  # octets of a command name in a ParseError
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
 class _Mode(enum.Enum):
     COMMAND = "reading command text"
     LITERAL = "reading a literal"
@@ -367,7 +375,7 @@ class CommandParser:
                 name = reader.keyword()
         except Syntax:
             pass
-        return tag, name
+        return tag, name[:MAX_NAME]
 
     # --- grammar -------------------------------------------------------------------------
 
@@ -390,4 +398,5 @@ class CommandParser:
                 raise Syntax("unknown command")
             return parser(reader, tag, self.context, uid)
         except Syntax as exc:
-            return ParseError(tag, str(exc), command=name)
+            # the text may quote a word of the client's: keep it short
+            return ParseError(tag, _short(str(exc)), command=name[:MAX_NAME])
