@@ -43,6 +43,9 @@ MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", 
 _DATE_TIME = re.compile(
     rb'"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"'
 )
+# QUOTED-CHAR = <any TEXT-CHAR except quoted-specials> / "\\" quoted-specials (and UTF-8)
+_QUOTED = re.compile(rb'"((?:[^"\\\r\n\x00]|\\["\\])*)"')
+_ESCAPED = re.compile(rb'\\(["\\])')
 _DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
 
 
@@ -164,25 +167,12 @@ class Reader:
 
     def quoted(self) -> bytes:
         """``quoted``: DQUOTE *QUOTED-CHAR DQUOTE, 8-bit allowed as UTF-8 (RFC 9051 9)."""
-        text, i = self.text, self.pos + 1
-        out = bytearray()
-        while True:
-            if i >= len(text):
-                raise Syntax("unterminated quoted string")
-            byte = text[i]
-            if byte == 0x22:
-                break
-            if byte == 0x5C:
-                i += 1
-                if i >= len(text) or text[i] not in (0x22, 0x5C):
-                    raise Syntax("only \\\" and \\\\ may be escaped in a quoted string")
-                byte = text[i]
-            elif byte in (0, 0x0D):
-                raise Syntax("NUL or CR in a quoted string")
-            out.append(byte)
-            i += 1
-        self.pos = i + 1
-        return bytes(out)
+        match = _QUOTED.match(self.text, self.pos)
+        if match is None:
+            raise Syntax("bad quoted string (unterminated, or CR, NUL or a stray backslash in it)")
+        self.pos = match.end()
+        body = match.group(1)
+        return _ESCAPED.sub(rb"\1", body) if b"\\" in body else body
 
     def literal(self) -> LiteralValue:
         """A literal (its header ends the text part)."""
