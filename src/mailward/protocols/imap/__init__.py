@@ -32,6 +32,9 @@ Writing (:mod:`.response`): :class:`.response.Encoder` renders tagged and untagg
 status responses with :mod:`.codes`, untagged data from typed values, FETCH responses
 whose body parts are streamed (:class:`.response.Stream`), and continuations.
 
+Policy (:mod:`.policy`): the CAPABILITY list and ``NO [PRIVACYREQUIRED]`` for plaintext
+logins, from the facts the session passes in (:class:`.policy.Facts`).
+
 States (:mod:`.state`): ``NotAuthenticated``, ``Authenticated``, ``Selected(mailbox,
 read_only)``, ``LoggedOut`` and one table, :data:`.state.COMMANDS_BY_STATE`, asked
 through :func:`.state.allowed`; :func:`.state.uses_sequence_numbers` and
