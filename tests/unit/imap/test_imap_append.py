@@ -9,8 +9,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailward.protocols.imap.commands import Append, AppendMessage
-from mailward.protocols.imap.parser import NeedLiteral
+from mailward.protocols.imap.commands import Append, AppendMessage, Noop
+from mailward.protocols.imap.parser import (
+    NEED_MORE_DATA,
+    CommandParser,
+    LiteralChunk,
+    NeedLiteral,
+    ParseError,
+)
 from support.imap_feed import command, error, run_all_ways
 
 MESSAGE = (
@@ -85,3 +91,90 @@ def test_repr_does_not_dump_the_message() -> None:
 )
 def test_bad_append(line: bytes) -> None:
     assert error(line).tag == "a"
+
+
+def stream_appends(chunks: list[bytes]) -> tuple[list[bytes], list[object]]:
+    """Feed ``chunks``, streaming every APPEND literal over 5 octets: (streamed literals, results)."""
+    parser = CommandParser()
+    streamed: list[bytes] = []
+    current = bytearray()
+    results: list[object] = []
+    for chunk in chunks:
+        parser.receive(chunk)
+        while (item := parser.next_command()) is not NEED_MORE_DATA:
+            if isinstance(item, LiteralChunk):
+                current += item.data
+                if item.last:
+                    streamed.append(bytes(current))
+                    current.clear()
+            else:
+                results.append(item)
+                if isinstance(item, NeedLiteral) and item.command == "APPEND" and item.size > 5:
+                    parser.stream_literal()
+    return streamed, results
+
+
+def test_append_messages_may_be_streamed_in_chunks() -> None:
+    first, second = b"Subject: one\r\n\r\nbody one\r\n", b"Subject: two\r\n\r\nbody two\r\n"
+    script = (
+        b"a APPEND {5}\r\nDraft (\\Seen) {%d}\r\n" % len(first) + first
+        + b" {3+}\r\nabc ~{%d+}\r\n" % len(second) + second + b"\r\nb NOOP\r\n"
+    )
+    expected = (
+        [first, second],
+        [
+            NeedLiteral("a", "APPEND", 5, True),
+            NeedLiteral("a", "APPEND", len(first), True),
+            NeedLiteral("a", "APPEND", 3, False),
+            NeedLiteral("a", "APPEND", len(second), False, binary=True),
+            Append("a", "Draft", (
+                AppendMessage(b"", ("\\Seen",), streamed_size=len(first)),
+                AppendMessage(b"abc"),
+                AppendMessage(b"", binary=True, streamed_size=len(second)),
+            )),
+            Noop("b"),
+        ],
+    )
+    assert stream_appends([script]) == expected
+    assert stream_appends([bytes([b]) for b in script]) == expected
+    for cut in range(1, len(script)):
+        assert stream_appends([script[:cut], script[cut:]]) == expected
+
+
+def test_chunks_are_what_arrived_not_the_whole_message() -> None:
+    parser = CommandParser()
+    parser.receive(b"a APPEND x {10}\r\n")
+    assert isinstance(parser.next_command(), NeedLiteral)
+    parser.stream_literal()
+    assert parser.next_command() is NEED_MORE_DATA
+    parser.receive(b"0123")
+    assert parser.next_command() == LiteralChunk(b"0123", last=False)
+    assert parser.next_command() is NEED_MORE_DATA
+    parser.receive(b"456789\r\n")
+    assert parser.next_command() == LiteralChunk(b"456789", last=True)
+    got = parser.next_command()
+    assert isinstance(got, Append) and got.messages[0].size == 10 and got.messages[0].streamed
+    assert "streamed" in repr(got.messages[0])
+
+
+def test_an_empty_streamed_literal_gives_one_last_chunk() -> None:
+    parser = CommandParser()
+    parser.receive(b"a APPEND x {0+}\r\n\r\n")
+    assert isinstance(parser.next_command(), NeedLiteral)
+    parser.stream_literal()
+    assert parser.next_command() == LiteralChunk(b"", last=True)
+    assert parser.next_command() == Append("a", "x", (AppendMessage(b"", streamed_size=0),))
+
+
+def test_streaming_a_literal_that_is_not_a_message_is_bad() -> None:
+    parser = CommandParser()
+    parser.receive(b"a LOGIN {2+}\r\nab pw\r\n")
+    assert isinstance(parser.next_command(), NeedLiteral)
+    parser.stream_literal()
+    assert parser.next_command() == LiteralChunk(b"ab", last=True)
+    assert parser.next_command() == ParseError("a", "only an APPEND message may be streamed", command="LOGIN")
+
+
+def test_stream_literal_without_one_is_a_programming_error() -> None:
+    with pytest.raises(RuntimeError):
+        CommandParser().stream_literal()

@@ -6,10 +6,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailward.protocols.imap.commands import Command, Login, Select, normalise_mailbox
+from mailward.protocols.imap.commands import Command, Id, Login, Select, normalise_mailbox
 from mailward.protocols.imap.commands.base import Context
 from mailward.protocols.imap.mutf7 import decode_mutf7, encode_mutf7
-from mailward.protocols.imap.parser import Limits, NeedLiteral, ParseError
+from mailward.protocols.imap.parser import (
+    NEED_MORE_DATA,
+    CommandParser,
+    Limits,
+    LiteralChunk,
+    NeedLiteral,
+    ParseError,
+)
 from mailward.protocols.imap.response import Encoder
 from mailward.protocols.imap.seqset import SequenceSet
 from support.imap_feed import run
@@ -96,3 +103,49 @@ def test_sequence_sets_round_trip(ranges: list[tuple[int, int]]) -> None:
     parsed = SequenceSet.parse(text)
     assert str(parsed) == text
     assert SequenceSet.parse(str(parsed)) == parsed
+
+
+def run_streaming(chunks: list[bytes]) -> list[object]:
+    """Feed ``chunks`` streaming every APPEND literal; chunks are joined per literal."""
+    parser = CommandParser(LIMITS)
+    out: list[object] = []
+    current = bytearray()
+    for chunk in chunks:
+        parser.receive(chunk)
+        for _ in range(10_000):
+            item = parser.next_command()
+            if item is NEED_MORE_DATA:
+                break
+            if isinstance(item, LiteralChunk):
+                current += item.data
+                if item.last:
+                    out.append(bytes(current))
+                    current.clear()
+                continue
+            assert isinstance(item, TYPED), item
+            out.append(item)
+            if isinstance(item, NeedLiteral) and item.command == "APPEND":
+                parser.stream_literal()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([*WORDS, b"APPEND x", b"{2+}\r\nab", b"~{1+}\r\n\x00"]), min_size=1,
+                         max_size=10), max_size=6), st.lists(st.integers(0, 2000), max_size=6))
+def test_streamed_literals_are_split_invariant(lines: list[list[bytes]], cuts: list[int]) -> None:
+    script = b"".join(b"t " + b" ".join(words) + b"\r\n" for words in lines)
+    whole = run_streaming([script])
+    points = sorted({c % (len(script) + 1) for c in cuts})
+    pieces = [script[a:b] for a, b in zip([0, *points], [*points, len(script)], strict=True)]
+    assert run_streaming(pieces) == whole
+    assert run_streaming([bytes([b]) for b in script]) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.none() | TEXT), max_size=5), st.booleans())
+def test_strings_and_nstrings_round_trip_through_id(pairs: list[tuple[str, str | None]], utf8: bool) -> None:
+    encoder = Encoder(utf8)
+    body = b" ".join(encoder.string(f) + b" " + (b"NIL" if v is None else encoder.string(v)) for f, v in pairs)
+    script = b"a ID " + (b"(" + body + b")" if pairs else b"NIL") + b"\r\n"
+    results = [r for r in run([script]) if not isinstance(r, NeedLiteral)]
+    assert results == [Id("a", tuple(pairs) if pairs else None)]

@@ -63,3 +63,11 @@ def test_modified_utf7(name: str, wire: bytes) -> None:
 def test_bad_modified_utf7(wire: bytes) -> None:
     with pytest.raises(MUtf7Error):
         decode_mutf7(wire)
+
+
+def test_sequence_set_from_numbers() -> None:
+    assert str(SequenceSet.from_numbers([7, 1, 2, 3, 3, 9, 10])) == "1:3,7,9:10"
+    assert str(SequenceSet.from_numbers([])) == ""
+    assert str(SequenceSet.from_numbers([5])) == "5"
+    assert str(SequenceSet.from_numbers([304, 319, 320], keep_order=True)) == "304,319:320"
+    assert str(SequenceSet.from_numbers([9, 8, 3, 4], keep_order=True)) == "9,8,3:4"

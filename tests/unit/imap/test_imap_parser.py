@@ -224,3 +224,17 @@ def test_byte_by_byte_feeding_is_linear() -> None:
         parser.receive(script[i : i + 1])
         result = parser.next_command()
     assert not isinstance(result, ParseError) and result is not NEED_MORE_DATA
+
+
+def test_the_mailbox_name_of_append_has_the_small_limit() -> None:
+    limits = Limits(max_literal=10, max_append_literal=100)
+    assert run([b"a APPEND {11}\r\n"], limits) == [ParseError("a", "literal too big", "NO", "TOOBIG", command="APPEND")]
+    ok = run([b"a append {5}\r\nDraft {50}\r\n" + b"m" * 50 + b"\r\n"], limits)
+    assert ok[-1] == Append("a", "Draft", (AppendMessage(b"m" * 50),))
+
+
+def test_error_texts_and_names_stay_short() -> None:
+    [result] = run_all_ways(b"a SEARCH " + b"X" * 500 + b"\r\n", every_offset=False)
+    assert isinstance(result, ParseError) and len(result.text) <= 120 and result.text.endswith("...")
+    [result] = run_all_ways(b"a " + b"Y" * 500 + b"\r\n", every_offset=False)
+    assert isinstance(result, ParseError) and result.command == "Y" * 40

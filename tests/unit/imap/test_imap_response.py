@@ -74,7 +74,7 @@ def test_values() -> None:
     assert bytes(ENC.value(LiteralData(b"\x00", binary=True))) == b"~{1}\r\n\x00"
     with pytest.raises(TypeError):
         ENC.value(True)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError):
         ENC.value(-1)
     with pytest.raises(ValueError):
         Atom("two words")

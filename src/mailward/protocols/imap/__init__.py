@@ -12,7 +12,9 @@ Reading (:mod:`.parser`)::
             case NeedLiteral(synchronizing=True):  # "{n}": ask the client for the octets
                 send(encoder.continuation())       # "+ Ready" -- or parser.refuse_literal()
             case NeedLiteral():                    # "{n+}": the octets are already coming
-                pass
+                pass                               # (either: parser.stream_literal() for APPEND)
+            case LiteralChunk(data, last):         # a streamed APPEND message, chunk by chunk
+                ...
             case ParseError(close=True):           # "* BYE [code] text", then close
                 ...
             case ParseError():                     # "tag BAD text" / "tag NO [TOOBIG] text"
@@ -29,6 +31,9 @@ IMAP4rev2 it sets ``parser.context = Context(utf8=True)`` and ``encoder.utf8 = T
 Writing (:mod:`.response`): :class:`.response.Encoder` renders tagged and untagged
 status responses with :mod:`.codes`, untagged data from typed values, FETCH responses
 whose body parts are streamed (:class:`.response.Stream`), and continuations.
+
+Policy (:mod:`.policy`): the CAPABILITY list and ``NO [PRIVACYREQUIRED]`` for plaintext
+logins, from the facts the session passes in (:class:`.policy.Facts`).
 
 States (:mod:`.state`): ``NotAuthenticated``, ``Authenticated``, ``Selected(mailbox,
 read_only)``, ``LoggedOut`` and one table, :data:`.state.COMMANDS_BY_STATE`, asked

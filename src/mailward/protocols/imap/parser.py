@@ -9,7 +9,10 @@ returns one of:
 - :class:`NeedLiteral`: a literal's header arrived, before its octets. For a
   synchronizing literal (``{n}``) the session sends ``+ Ready`` (RFC 9051 7.5) and keeps
   feeding; for a non-synchronizing one (``{n+}``, RFC 7888) it sends nothing. To refuse
-  it anyway (e.g. APPEND over quota) it calls :meth:`CommandParser.refuse_literal`;
+  it anyway (e.g. APPEND over quota) it calls :meth:`CommandParser.refuse_literal`; to
+  take an APPEND message's octets as they arrive rather than whole in the command, it
+  calls :meth:`CommandParser.stream_literal`;
+- :class:`LiteralChunk`: octets of a streamed literal, in order, the last one marked;
 - :class:`ParseError`: the client sent nonsense. It carries the tag when one could be
   read; the session answers ``tag BAD text`` (or ``* BAD`` without a tag), or
   ``NO [TOOBIG]`` when ``status`` says so, and goes on with the next command -- unless
@@ -21,12 +24,14 @@ Limits (:class:`Limits`) are checked before any octet of a literal is buffered.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from mailward.protocols.imap.commands import PARSERS, UID_COMMANDS, Command, Context
 from mailward.protocols.imap.reader import LITERAL_HEADER, Reader, Syntax
 
+_APPEND_MAILBOX = re.compile(rb"[^ ]+ APPEND ~?\{[0-9]+\+?\}\Z", re.IGNORECASE)
 LITERAL_MINUS_MAX = 4096  # RFC 7888 4: LITERAL- allows non-synchronizing literals up to 4096 octets
 
 
@@ -74,6 +79,18 @@ class NeedLiteral:
 
 
 @dataclass(frozen=True)
+class LiteralChunk:
+    """Octets of a literal the session chose to stream (:meth:`CommandParser.stream_literal`),
+    as they arrive; ``last`` on the chunk that completes it (possibly empty)."""
+
+    data: bytes
+    last: bool
+
+    def __repr__(self) -> str:
+        return f"LiteralChunk({len(self.data)} octets, last={self.last})"
+
+
+@dataclass(frozen=True)
 class ParseError:
     """The peer sent something the grammar or the limits do not allow.
 
@@ -91,6 +108,14 @@ class ParseError:
     command: str = ""
 
 
+MAX_TEXT = 120  # octets of an error text
+MAX_NAME = 40  # octets of a command name in a ParseError
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
 class _Mode(enum.Enum):
     COMMAND = "reading command text"
     LITERAL = "reading a literal"
@@ -106,11 +131,12 @@ class _Command:
     """The command being assembled: text, literal, text, ..."""
 
     parts: list[bytes] = field(default_factory=list)
+    streamed: dict[int, int] = field(default_factory=dict)  # part index -> size
     text_total: int = 0
     literal_total: int = 0
 
 
-Result = Command | NeedMoreData | NeedLiteral | ParseError
+Result = Command | NeedMoreData | NeedLiteral | LiteralChunk | ParseError
 
 
 class CommandParser:
@@ -127,6 +153,7 @@ class CommandParser:
         self._literal = bytearray()
         self._literal_left = 0
         self._announced: NeedLiteral | None = None
+        self._streaming = False
 
     # --- the session's side -----------------------------------------------------------
 
@@ -159,6 +186,8 @@ class CommandParser:
         while True:
             if self._mode is _Mode.CLOSED:
                 return NEED_MORE_DATA
+            if self._mode is _Mode.LITERAL and self._streaming:
+                return self._stream_chunk()
             if self._mode is _Mode.LITERAL:
                 if not self._fill_literal():
                     return NEED_MORE_DATA
@@ -192,6 +221,19 @@ class CommandParser:
             self._mode = _Mode.COMMAND
         else:
             self._close()
+
+    def stream_literal(self) -> None:
+        """Hand the octets of the literal just announced to the session, chunk by chunk.
+
+        :meth:`next_command` then returns :class:`LiteralChunk` values as octets arrive
+        instead of buffering them (an APPEND of many megabytes is never whole in memory);
+        in the command the message is an :class:`AppendMessage` with ``streamed_size``
+        set and no data. Only APPEND messages may be streamed: another literal streamed
+        makes the command a ParseError.
+        """
+        if self._announced is None or self._mode is not _Mode.LITERAL:
+            raise RuntimeError("no literal is being read")
+        self._streaming = True
 
     def next_line(self) -> bytes | NeedMoreData | ParseError:
         """A raw line without its CRLF: AUTHENTICATE responses, IDLE's DONE.
@@ -231,9 +273,8 @@ class CommandParser:
         command.parts.append(line)
         match = LITERAL_HEADER.search(line)
         if match is None:
-            parts = command.parts
             self._reset()
-            return self._parse(parts)
+            return self._parse(command.parts, command.streamed)
         size = int(match.group(2))
         synchronizing = not match.group(3)
         tag, name = self._tag_and_command()
@@ -254,13 +295,40 @@ class CommandParser:
         limits = self.limits
         if not synchronizing and limits.literal_minus and size > LITERAL_MINUS_MAX:
             return "non-synchronizing literal over 4096 octets (LITERAL-)"
-        append = command == "APPEND"
+        # the mailbox name of APPEND is no message: it has the small limit
+        parts = self._command.parts
+        append = command == "APPEND" and not (len(parts) == 1 and _APPEND_MAILBOX.match(parts[0]))
         if size > (limits.max_append_literal if append else limits.max_literal):
             return "message too big" if append else "literal too big"
         total = limits.max_append_total if append else limits.max_command_literals
         if self._command.literal_total + size > total:
             return "command too big"
         return None
+
+    def _stream_chunk(self) -> LiteralChunk | NeedMoreData:
+        pending = bytes(self._literal)  # octets buffered before stream_literal() was called
+        take = min(self._literal_left, len(self._buf))
+        if not take and not pending and self._literal_left:
+            return NEED_MORE_DATA
+        data = pending + bytes(self._buf[:take])
+        del self._buf[:take]
+        self._literal = bytearray()
+        self._literal_left -= take
+        if self._literal_left:
+            return LiteralChunk(data, last=False)
+        command = self._command
+        assert self._announced is not None
+        command.streamed[len(command.parts)] = self._announced.size
+        command.parts.append(b"")
+        self._end_literal()
+        return LiteralChunk(data, last=True)
+
+    def _end_literal(self) -> None:
+        self._literal = bytearray()
+        self._announced = None
+        self._streaming = False
+        self._mode = _Mode.COMMAND
+        self._scan = 0
 
     def _fill_literal(self) -> bool:
         take = min(self._literal_left, len(self._buf))
@@ -271,10 +339,7 @@ class CommandParser:
         if self._literal_left:
             return False
         self._command.parts.append(bytes(self._literal))
-        self._literal = bytearray()
-        self._announced = None
-        self._mode = _Mode.COMMAND
-        self._scan = 0
+        self._end_literal()
         return True
 
     def _reset(self) -> None:
@@ -282,6 +347,7 @@ class CommandParser:
         self._literal = bytearray()
         self._literal_left = 0
         self._announced = None
+        self._streaming = False
         self._mode = _Mode.COMMAND
 
     def _close(self) -> None:
@@ -309,12 +375,12 @@ class CommandParser:
                 name = reader.keyword()
         except Syntax:
             pass
-        return tag, name
+        return tag, name[:MAX_NAME]
 
     # --- grammar -------------------------------------------------------------------------
 
-    def _parse(self, parts: list[bytes]) -> Command | ParseError:
-        reader = Reader(parts)
+    def _parse(self, parts: list[bytes], streamed: dict[int, int]) -> Command | ParseError:
+        reader = Reader(parts, streamed)
         tag: str | None = None
         name = ""
         try:
@@ -332,4 +398,5 @@ class CommandParser:
                 raise Syntax("unknown command")
             return parser(reader, tag, self.context, uid)
         except Syntax as exc:
-            return ParseError(tag, str(exc), command=name)
+            # the text may quote a word of the client's: keep it short
+            return ParseError(tag, _short(str(exc)), command=name[:MAX_NAME])

@@ -9,6 +9,7 @@ and raises :class:`Syntax` on anything the grammar does not allow.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from mailward.protocols.imap.seqset import SequenceSet, SequenceSetError
@@ -23,12 +24,39 @@ LIST_CHARS = ATOM_CHARS | set(b"%*]")  # list-char = ATOM-CHAR / list-wildcards 
 SEQ_CHARS = frozenset(b"0123456789:*,$")
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 
+
+def _run_of(chars: frozenset[int] | set[int]) -> re.Pattern[bytes]:
+    """A pattern matching the longest run (possibly empty) of ``chars``."""
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(chars)) + b"]*")
+
+
+_ATOM_RUN = _run_of(ATOM_CHARS)
+_ASTRING_RUN = _run_of(ASTRING_CHARS)
+_TAG_RUN = _run_of(TAG_CHARS)
+_LIST_RUN = _run_of(LIST_CHARS)
+_SEQ_RUN = _run_of(SEQ_CHARS)
+_NAME_RUN = _run_of(_NAME_CHARS)
+_DIGIT_RUN = _run_of(frozenset(b"0123456789"))
+
 LITERAL_HEADER = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DATE_TIME = re.compile(
     rb'"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"'
 )
+# QUOTED-CHAR = <any TEXT-CHAR except quoted-specials> / "\\" quoted-specials (and UTF-8)
+_QUOTED = re.compile(rb'"((?:[^"\\\r\n\x00]|\\["\\])*)"')
+_ESCAPED = re.compile(rb'\\(["\\])')
 _DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
+
+
+@dataclass(frozen=True)
+class LiteralValue:
+    """A literal as read: its octets (empty if the session streamed them), literal8 or not."""
+
+    data: bytes
+    binary: bool
+    size: int
+    streamed: bool = False
 
 
 class Syntax(Exception):
@@ -38,27 +66,26 @@ class Syntax(Exception):
 class Reader:
     """A cursor over the parts of one command."""
 
-    def __init__(self, parts: list[bytes]) -> None:
+    def __init__(self, parts: list[bytes], streamed: dict[int, int] | None = None) -> None:
         self.parts = parts
+        self.streamed = streamed or {}  # literal part index -> size, for those the session took as chunks
         self.index = 0  # always a text part (even index)
         self.pos = 0
-
-    @property
-    def text(self) -> bytes:
-        return self.parts[self.index]
+        self.text = parts[0]  # the current text part
 
     # --- looking -------------------------------------------------------------------
 
     def peek(self) -> int | None:
         """The next octet of the current text part, or None at its end."""
-        return self.text[self.pos] if self.pos < len(self.text) else None
+        pos = self.pos
+        return self.text[pos] if pos < len(self.text) else None
 
     def at_end(self) -> bool:
         return self.pos >= len(self.text) and self.index == len(self.parts) - 1
 
     def startswith(self, word: bytes) -> bool:
         """Case-insensitive look-ahead (IMAP keywords are case-insensitive)."""
-        return self.text[self.pos : self.pos + len(word)].upper() == word.upper()
+        return self.text[self.pos : self.pos + len(word)].upper() == word  # words are given upper-case
 
     def at_sp(self) -> bool:
         return self.peek() == 0x20
@@ -88,17 +115,15 @@ class Reader:
         if not self.at_end():
             raise Syntax("unexpected text at the end of the command")
 
-    def _run(self, chars: frozenset[int] | set[int]) -> bytes:
-        text, start = self.text, self.pos
-        end = start
-        while end < len(text) and text[end] in chars:
-            end += 1
-        self.pos = end
-        return text[start:end]
+    def _run(self, run: re.Pattern[bytes]) -> bytes:
+        match = run.match(self.text, self.pos)
+        assert match is not None  # a run may be empty: the pattern always matches
+        self.pos = match.end()
+        return match.group()
 
     def atom(self, what: str = "an atom") -> str:
         """``atom = 1*ATOM-CHAR`` as written."""
-        word = self._run(ATOM_CHARS)
+        word = self._run(_ATOM_RUN)
         if not word:
             raise Syntax(f"expected {what}")
         return word.decode("ascii")
@@ -109,20 +134,20 @@ class Reader:
 
     def name_token(self) -> str:
         """Letters, digits, "." and "-", upper-cased: FETCH items, section words, options."""
-        word = self._run(_NAME_CHARS)
+        word = self._run(_NAME_RUN)
         if not word:
             raise Syntax("expected a name")
         return word.decode("ascii").upper()
 
     def tag(self) -> str:
-        word = self._run(TAG_CHARS)
+        word = self._run(_TAG_RUN)
         if not word:
             raise Syntax("expected a tag")
         return word.decode("ascii")
 
     def number(self, *, nonzero: bool = False, limit: int = 0xFFFFFFFF) -> int:
         """``number`` (32 bits) or ``number64`` with ``limit``; ``nz-number`` if ``nonzero``."""
-        digits = self._run(frozenset(b"0123456789"))
+        digits = self._run(_DIGIT_RUN)
         if not digits or len(digits) > 20:
             raise Syntax("expected a number")
         value = int(digits)
@@ -132,7 +157,7 @@ class Reader:
 
     def seq_token(self) -> bytes:
         """The octets a sequence set or number may be made of (``0-9 : * , $``)."""
-        return self._run(SEQ_CHARS)
+        return self._run(_SEQ_RUN)
 
     def sequence_set(self) -> SequenceSet:
         try:
@@ -142,38 +167,29 @@ class Reader:
 
     def quoted(self) -> bytes:
         """``quoted``: DQUOTE *QUOTED-CHAR DQUOTE, 8-bit allowed as UTF-8 (RFC 9051 9)."""
-        text, i = self.text, self.pos + 1
-        out = bytearray()
-        while True:
-            if i >= len(text):
-                raise Syntax("unterminated quoted string")
-            byte = text[i]
-            if byte == 0x22:
-                break
-            if byte == 0x5C:
-                i += 1
-                if i >= len(text) or text[i] not in (0x22, 0x5C):
-                    raise Syntax("only \\\" and \\\\ may be escaped in a quoted string")
-                byte = text[i]
-            elif byte in (0, 0x0D):
-                raise Syntax("NUL or CR in a quoted string")
-            out.append(byte)
-            i += 1
-        self.pos = i + 1
-        return bytes(out)
+        match = _QUOTED.match(self.text, self.pos)
+        if match is None:
+            raise Syntax("bad quoted string (unterminated, or CR, NUL or a stray backslash in it)")
+        self.pos = match.end()
+        body = match.group(1)
+        return _ESCAPED.sub(rb"\1", body) if b"\\" in body else body
 
-    def literal(self) -> tuple[bytes, bool]:
-        """A literal (its header ends the text part) -> (octets, literal8)."""
+    def literal(self) -> LiteralValue:
+        """A literal (its header ends the text part)."""
         match = LITERAL_HEADER.match(self.text, self.pos)
         if match is None or self.index + 1 >= len(self.parts):
             raise Syntax("bad literal")
-        data = self.parts[self.index + 1]
+        index = self.index + 1
+        data = self.parts[index]
         binary = bool(match.group(1))
         if not binary and b"\x00" in data:
             raise Syntax("NUL in a literal (RFC 9051 4.3: use literal8)")
         self.index += 2
         self.pos = 0
-        return data, binary
+        self.text = self.parts[self.index]
+        if index in self.streamed:
+            return LiteralValue(b"", binary, self.streamed[index], streamed=True)
+        return LiteralValue(data, binary, len(data))
 
     def at_literal(self) -> bool:
         return self.peek() in (0x7B, 0x7E)  # "{" or "~"
@@ -183,14 +199,17 @@ class Reader:
         if self.at(b'"'):
             return self.quoted()
         if self.at(b"{"):
-            return self.literal()[0]
+            value = self.literal()
+            if value.streamed:
+                raise Syntax("only an APPEND message may be streamed")
+            return value.data
         raise Syntax("expected a string")
 
     def astring(self) -> bytes:
         """``astring = 1*ASTRING-CHAR / string``."""
         if self.at(b'"') or self.at(b"{"):
             return self.string()
-        word = self._run(ASTRING_CHARS)
+        word = self._run(_ASTRING_RUN)
         if not word:
             raise Syntax("expected an astring")
         return word
@@ -209,7 +228,7 @@ class Reader:
         """``list-mailbox = 1*list-char / string`` (wildcards allowed)."""
         if self.at(b'"') or self.at(b"{"):
             return self.string()
-        word = self._run(LIST_CHARS)
+        word = self._run(_LIST_RUN)
         if not word:
             raise Syntax("expected a mailbox pattern")
         return word

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -28,6 +29,9 @@ from typing import TypeAlias
 from mailward.protocols.imap.codes import ResponseCode
 from mailward.protocols.imap.mutf7 import encode_mutf7
 from mailward.protocols.imap.reader import ASTRING_CHARS
+
+_ATOM = re.compile(r'[\x21-\x7e]+', re.ASCII)
+_NOT_ATOM = re.compile(r'[ (){"]')
 
 
 class Status(enum.Enum):
@@ -45,7 +49,7 @@ class Atom:
     value: str
 
     def __post_init__(self) -> None:
-        if not self.value or any(c in ' (){"' or not 0x21 <= ord(c) <= 0x7E for c in self.value):
+        if not _ATOM.fullmatch(self.value) or _NOT_ATOM.search(self.value):
             raise ValueError(f"not an atom: {self.value!r}")
 
 
@@ -58,9 +62,13 @@ class AString:
 
 @dataclass(frozen=True)
 class Mailbox:
-    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) unless UTF-8 is on (RFC 6855 3)."""
+    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) unless UTF-8 is on (RFC 6855 3).
+
+    An astring, or a string where the grammar says so (``string``: NAMESPACE prefixes).
+    """
 
     name: str
+    string: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,20 +118,22 @@ class Response:
 
 
 class _Builder:
+    """Collects bytes (joined once) and the streams between them."""
+
     def __init__(self) -> None:
         self.pieces: list[Piece] = []
-
-    def add(self, data: bytes) -> None:
-        if self.pieces and isinstance(self.pieces[-1], bytes):
-            self.pieces[-1] = self.pieces[-1] + data
-        else:
-            self.pieces.append(data)
+        self.chunk: list[bytes] = []
+        self.add = self.chunk.append
 
     def stream(self, stream: Stream) -> None:
         self.add((b"~{" if stream.binary else b"{") + str(stream.size).encode() + b"}\r\n")
+        self.pieces.append(b"".join(self.chunk))
+        self.chunk.clear()
         self.pieces.append(stream)
 
     def response(self) -> Response:
+        if self.chunk:
+            self.pieces.append(b"".join(self.chunk))
         return Response(tuple(self.pieces))
 
 
@@ -162,30 +172,29 @@ class Encoder:
             return data
         return self.string(data)
 
-    def mailbox(self, name: str) -> bytes:
-        return self.astring(name if self.utf8 else encode_mutf7(name))
+    def mailbox(self, name: str, string: bool = False) -> bytes:
+        wire = name.encode("utf-8") if self.utf8 else encode_mutf7(name)
+        return self.string(wire) if string else self.astring(wire)
 
     def _value(self, out: _Builder, value: Value) -> None:
-        if value is None:
-            out.add(b"NIL")
-        elif isinstance(value, bool):
-            raise TypeError("a bool is not an IMAP value")
-        elif isinstance(value, int):
-            if value < 0:
-                raise ValueError("IMAP numbers are unsigned")
-            out.add(str(value).encode())
-        elif isinstance(value, str | bytes):
-            out.add(self.string(value))
+        if isinstance(value, int):  # the common cases first
+            if isinstance(value, bool) or value < 0:
+                raise TypeError(f"not an IMAP number: {value!r}")
+            out.add(b"%d" % value)
         elif isinstance(value, Atom):
             out.add(value.value.encode("ascii"))
+        elif isinstance(value, Raw):
+            out.add(value.data)
+        elif value is None:
+            out.add(b"NIL")
+        elif isinstance(value, str | bytes):
+            out.add(self.string(value))
         elif isinstance(value, AString):
             out.add(self.astring(value.value))
         elif isinstance(value, Mailbox):
-            out.add(self.mailbox(value.name))
-        elif isinstance(value, Raw):
-            out.add(value.data)
+            out.add(self.mailbox(value.name, value.string))
         elif isinstance(value, LiteralData):
-            out.add((b"~{" if value.binary else b"{") + str(len(value.data)).encode() + b"}\r\n" + value.data)
+            out.add((b"~{" if value.binary else b"{") + b"%d}\r\n" % len(value.data) + value.data)
         elif isinstance(value, Stream):
             out.stream(value)
         else:

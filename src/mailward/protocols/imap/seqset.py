@@ -9,7 +9,7 @@ message even when n is beyond it).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,7 +71,28 @@ class SequenceSet:
 
     @classmethod
     def of(cls, *numbers: int) -> SequenceSet:
+        """The numbers as written, one range each (``of(3, 1)`` is ``3,1``)."""
         return cls(tuple(SeqRange(n, n) for n in numbers))
+
+    @classmethod
+    def from_numbers(cls, numbers: Iterable[int], *, keep_order: bool = False) -> SequenceSet:
+        """The shortest set of runs: ``[1, 2, 3, 7]`` is ``1:3,7``.
+
+        Sorted unless ``keep_order`` (COPYUID's two sets must pair up in order, RFC 4315 3).
+        """
+        values = list(numbers) if keep_order else sorted(set(numbers))
+        ranges: list[SeqRange] = []
+        start = prev = None
+        for n in values:
+            if prev is not None and n == prev + 1:
+                prev = n
+                continue
+            if start is not None and prev is not None:
+                ranges.append(SeqRange(start, prev))
+            start = prev = n
+        if start is not None and prev is not None:
+            ranges.append(SeqRange(start, prev))
+        return cls(tuple(ranges))
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """Sorted, merged (low, high) ranges with ``*`` as ``largest``.

@@ -24,10 +24,21 @@ class AppendMessage:
     internal_date: datetime | None = None
     binary: bool = False
     utf8: bool = False
+    streamed_size: int | None = None
+    """Set when the session streamed the octets (:meth:`CommandParser.stream_literal`):
+    ``data`` is then empty and the octets are the ones it received as LiteralChunks."""
+
+    @property
+    def streamed(self) -> bool:
+        return self.streamed_size is not None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.streamed_size is None else self.streamed_size
 
     def __repr__(self) -> str:
         return (
-            f"AppendMessage({len(self.data)} octets, flags={self.flags!r}, "
+            f"AppendMessage({self.size} octets{', streamed' if self.streamed else ''}, flags={self.flags!r}, "
             f"internal_date={self.internal_date!r}, binary={self.binary}, utf8={self.utf8})"
         )
 
@@ -50,14 +61,14 @@ def _message(reader: Reader) -> AppendMessage:
     if reader.at(b'"'):
         internal_date = reader.date_time()
         reader.sp()
-    if reader.accept(b"UTF8 ("):
-        data, binary = reader.literal()
-        reader.expect(b")")
-        return AppendMessage(data, flags, internal_date, binary, utf8=True)
+    utf8 = reader.accept(b"UTF8 (")
     if not reader.at_literal():
         raise Syntax("expected the message as a literal")
-    data, binary = reader.literal()
-    return AppendMessage(data, flags, internal_date, binary)
+    value = reader.literal()
+    if utf8:
+        reader.expect(b")")
+    size = value.size if value.streamed else None
+    return AppendMessage(value.data, flags, internal_date, value.binary, utf8, size)
 
 
 def parse_append(reader: Reader, tag: str, context: Context, uid: bool) -> Command:

@@ -36,6 +36,9 @@ class Select(Command):
 
 @dataclass(frozen=True)
 class Examine(Select):
+    """EXAMINE: a Select that is ``read_only`` (so ``isinstance(c, Select)`` holds for both;
+    match Examine first where they differ)."""
+
     name = "EXAMINE"
 
     @property

@@ -147,6 +147,10 @@ _DATE_KEYS = {
     "BEFORE": ("BEFORE", False), "ON": ("ON", False), "SINCE": ("SINCE", False),
     "SENTBEFORE": ("BEFORE", True), "SENTON": ("ON", True), "SENTSINCE": ("SINCE", True),
 }
+_KEYS_WITH_ARGUMENTS = frozenset(
+    {*_HEADER_KEYS, *_DATE_KEYS, "BODY", "TEXT", "LARGER", "SMALLER", "KEYWORD", "UNKEYWORD", "HEADER", "UID",
+     "NOT", "OR", "MODSEQ"}
+)
 _ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})  # RFC 7162 3.1.5 entry-type-req
 
 
@@ -183,6 +187,8 @@ class _Program:
             return FlagCriterion(*_FLAG_KEYS[word])
         if word == "NEW":  # RFC 3501 6.4.4: RECENT UNSEEN
             return And((FlagCriterion("\\Recent"), FlagCriterion("\\Seen", False)))
+        if word not in _KEYS_WITH_ARGUMENTS:
+            raise Syntax(f"unknown search key {word}")
         reader.sp()
         if word in _HEADER_KEYS:
             return HeaderCriterion(word, self.string())
