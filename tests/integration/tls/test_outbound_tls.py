@@ -74,10 +74,12 @@ class TlsServer:
 
 
 def connect(port: int, ctx: ssl.SSLContext, host: str = "localhost") -> PeerIdentity | None:
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
-        with ctx.wrap_socket(raw, server_hostname=host) as tls:
-            assert tls.recv(2) == b"ok"
-            return peer_identity(tls)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        assert tls.recv(2) == b"ok"
+        return peer_identity(tls)
 
 
 def self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
@@ -137,7 +139,7 @@ def test_verify_refuses_a_self_signed_peer(tmp_path: Path, ca: TestCA) -> None:
 
 def test_verify_refuses_the_wrong_host_name(server: TlsServer, ca: TestCA) -> None:
     ctx = build_client_context(policy(), OutboundMode.VERIFY, ca_file=str(ca.cert_path))
-    with pytest.raises(ssl.SSLCertVerificationError, match="[Hh]ostname"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"[Hh]ostname"):
         connect(server.port, ctx, "other.test")
 
 
