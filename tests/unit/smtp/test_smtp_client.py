@@ -40,14 +40,13 @@ MAIL = b"MAIL FROM:<a@x.example>"
 B, C = Recipient("b@y.example"), Recipient("c@y.example")
 
 
-def same_everywhere(server: bytes, caller_factory: type[Caller] | None = None, **kw: object) -> Run:
+def same_everywhere(server: bytes, *, chunk_size: int = 1 << 20, **kw: object) -> Run:
     """Run whole, byte by byte and split at every offset; all must agree."""
-    make = caller_factory or Caller
-    whole = run([server], make(**kw))  # type: ignore[arg-type]
-    bytewise = run([server[i : i + 1] for i in range(len(server))], make(**kw))  # type: ignore[arg-type]
+    whole = run([server], Caller(**kw), chunk_size=chunk_size)  # type: ignore[arg-type]
+    bytewise = run([server[i : i + 1] for i in range(len(server))], Caller(**kw), chunk_size=chunk_size)  # type: ignore[arg-type]
     assert (bytewise.events, bytewise.sent) == (whole.events, whole.sent)
     for pieces in splits(server):
-        split = run(pieces, make(**kw))  # type: ignore[arg-type]
+        split = run(pieces, Caller(**kw), chunk_size=chunk_size)  # type: ignore[arg-type]
         assert (split.events, split.sent) == (whole.events, whole.sent)
     return whole
 
@@ -242,7 +241,7 @@ def test_chunking_with_pipelining() -> None:
     ehlo = b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
     message = b"0123456789\r\n.abc\r\n"
     server = GREETING + ehlo + b"250 ok\r\n250 ok\r\n250 ok\r\n250 c1\r\n250 c2\r\n250 2.0.0 all\r\n221 bye\r\n"
-    result = run([server], Caller(message=message), chunk_size=8)
+    result = same_everywhere(server, message=message, chunk_size=8)
     assert result.sent == (
         b"EHLO relay.example\r\n" + MAIL + b"\r\nRCPT TO:<b@y.example>\r\nRCPT TO:<c@y.example>\r\n"
         b"BDAT 8\r\n01234567BDAT 8\r\n89\r\n.abcBDAT 2 LAST\r\n\r\nQUIT\r\n"
@@ -260,7 +259,7 @@ def test_chunking_without_pipelining_stops_after_a_failed_chunk() -> None:
     assert result.sent.endswith(b"BDAT 12 LAST\r\n0123456789\r\nRSET\r\nQUIT\r\n")
     assert outcome(result).reply == Reply(552, "5.3.4", "big")
     server = GREETING + b"250-mx\r\n250 CHUNKING\r\n" + b"250 ok\r\n250 ok\r\n250 ok\r\n250 c1\r\n552 5.3.4 big\r\n250 ok\r\n221 bye\r\n"
-    chunked = run([server], Caller(message=message), chunk_size=5)
+    chunked = same_everywhere(server, message=message, chunk_size=5)
     assert chunked.sent.endswith(b"BDAT 5\r\n01234BDAT 5\r\n56789RSET\r\nQUIT\r\n")
     assert [o.reply for o in outcome(chunked).recipients] == [Reply(552, "5.3.4", "big")] * 2
 
@@ -268,7 +267,7 @@ def test_chunking_without_pipelining_stops_after_a_failed_chunk() -> None:
 def test_chunking_pipelined_failure_skips_the_chunks_in_flight() -> None:
     ehlo = b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
     server = GREETING + ehlo + b"250 ok\r\n250 ok\r\n250 ok\r\n452 4.3.1 full\r\n503 no\r\n250 ok\r\n221 bye\r\n"
-    result = run([server], Caller(message=b"0123456789\r\n"), chunk_size=8)
+    result = same_everywhere(server, message=b"0123456789\r\n", chunk_size=8)
     got = outcome(result)
     assert got.reply == Reply(452, "4.3.1", "full")
     assert result.sent.endswith(b"RSET\r\nQUIT\r\n")
