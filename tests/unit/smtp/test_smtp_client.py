@@ -394,3 +394,13 @@ def test_api_misuse_is_a_state_error() -> None:
         client.quit()  # the MAIL's reply is awaited
     with pytest.raises(ValueError):
         SmtpClient("bad name")
+
+
+def test_orcpt_forms() -> None:
+    from mailward.protocols.smtp.client_commands import orcpt_param, xtext
+
+    assert orcpt_param("B+1=x@y.example") == "rfc822;B+2B1+3Dx@y.example"
+    assert orcpt_param("rfc822; Bob@Y.example") == "rfc822;Bob@Y.example"
+    # RFC 6533 3: utf-8-addr-xtext
+    assert orcpt_param("utf-8;m\u00fcller+x@y.example") == "utf-8;m\\x{FC}ller\\x{2B}x@y.example"
+    assert xtext("a b\u00e9") == "a+20b+C3+A9"  # RFC 3461 4: octets of the UTF-8

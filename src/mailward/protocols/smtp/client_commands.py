@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import re
 from dataclasses import dataclass
 
 from mailward.protocols.smtp.client_replies import Capabilities
@@ -40,7 +41,8 @@ class Recipient:
     """One ``RCPT TO``: the address as RFC 5321 writes it (``local@domain``).
 
     ``notify`` None sends no NOTIFY; an empty frozenset means NOTIFY=NEVER
-    (RFC 3461 4.1). ``orcpt`` is the original recipient, sent as ``rfc822;`` xtext.
+    (RFC 3461 4.1). ``orcpt`` is the original recipient, "addr-type;address" decoded
+    (a bare address is of type rfc822), sent in xtext (RFC 3461 4.2, RFC 6533 3).
     """
 
     address: str
@@ -79,6 +81,27 @@ def xtext(text: str) -> str:
         else:
             out.append(f"+{octet:02X}")
     return "".join(out)
+
+
+def utf8_addr_xtext(text: str) -> str:
+    """RFC 6533 3: utf-8-addr-xtext, every character outside "!".."~" and "+", "=", "\\" as \\x{HEX}."""
+    return "".join(
+        c if 33 <= ord(c) <= 126 and c not in "+=\\" else f"\\x{{{ord(c):X}}}" for c in text
+    )
+
+
+def orcpt_param(orcpt: str) -> str:
+    """The ORCPT value (RFC 3461 4.2): "addr-type;address" as given, a bare address as rfc822.
+
+    The utf-8 type (RFC 6533 3) takes utf-8-addr-xtext, the others xtext.
+    """
+    kind, sep, address = orcpt.partition(";")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", kind.strip()):
+        kind, address = "rfc822", orcpt
+    kind = kind.strip()
+    if kind.lower() == "utf-8":
+        return f"{kind};{utf8_addr_xtext(address.strip())}"
+    return f"{kind};{xtext(address.strip())}"
 
 
 def _check_path(address: str) -> None:
@@ -121,7 +144,7 @@ def render_rcpt(recipient: Recipient, caps: Capabilities) -> bytes:
         order = [n for n in Notify if n in recipient.notify]
         params.append("NOTIFY=" + (",".join(n.value for n in order) or "NEVER"))
     if caps.dsn and recipient.orcpt is not None:
-        params.append(f"ORCPT=rfc822;{xtext(recipient.orcpt)}")
+        params.append(f"ORCPT={orcpt_param(recipient.orcpt)}")
     tail = "".join(" " + p for p in params)
     return f"RCPT TO:<{recipient.address}>{tail}\r\n".encode()
 
