@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import argon2
+
 from mailward.auth.accounts import AccountService, fake_salt_key
 from mailward.config import ListenerSettings, load
 from mailward.config.store import StoreSettings

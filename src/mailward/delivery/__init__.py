@@ -1,1 +1,2 @@
-"""Local delivery (recipients, aliases, quotas); the outbound queue and client come later."""
+"""Delivery: local delivery (recipients, aliases, quotas) and the outbound relay's parts
+(DNS, DSN composition, long-line re-encoding); the queue runner comes later."""

@@ -244,7 +244,7 @@ def test_namespace_id_enable_and_quota(env: ImapEnv) -> None:
         assert typ == "OK" and b'"name" "mailward"' in client.untagged_responses["ID"][0]
         typ, data = client._simple_command("ENABLE", "IMAP4rev2")
         assert typ == "OK" and client.untagged_responses["ENABLED"] == [b"IMAP4rev2"]
-        typ, data = client.getquotaroot("INBOX")
+        typ, _ = client.getquotaroot("INBOX")
         assert typ == "OK"
     finally:
         client.logout()
