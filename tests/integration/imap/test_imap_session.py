@@ -237,12 +237,12 @@ def test_idle_hears_of_new_mail_within_a_second(env: ImapEnv) -> None:
 def test_namespace_id_enable_and_quota(env: ImapEnv) -> None:
     client = env.login()
     try:
-        typ, data = client._simple_command("NAMESPACE")
+        typ, _ = client._simple_command("NAMESPACE")
         assert typ == "OK"
         assert client.untagged_responses["NAMESPACE"] == [b'(("" "/")) NIL NIL']
-        typ, data = client.xatom("ID", "NIL")
+        typ, _ = client.xatom("ID", "NIL")
         assert typ == "OK" and b'"name" "mailward"' in client.untagged_responses["ID"][0]
-        typ, data = client._simple_command("ENABLE", "IMAP4rev2")
+        typ, _ = client._simple_command("ENABLE", "IMAP4rev2")
         assert typ == "OK" and client.untagged_responses["ENABLED"] == [b"IMAP4rev2"]
         typ, _ = client.getquotaroot("INBOX")
         assert typ == "OK"
