@@ -37,8 +37,8 @@ SPEC = ProtocolSpec(
     rules=ProtocolRules(roles=ROLES, starttls=True, settings="imap"),
     handler=handler,
     templates=(
-        ListenerTemplate("imap", "imap", 143, 1143, "starttls"),
-        ListenerTemplate("imaps", "imap", 993, 1993, "implicit"),
+        ListenerTemplate("imap", "imap", 143, 2143, "starttls"),
+        ListenerTemplate("imaps", "imap", 993, 2993, "implicit"),
     ),
     # RFC 9051 7.1.5: BYE before the server closes the connection
     busy_reply=b"* BYE [UNAVAILABLE] Too many connections; try again later\r\n",
