@@ -91,6 +91,8 @@ def _tokens(text: str) -> list[_Token]:
         elif char in _SPECIALS:
             tokens.append((_SPECIAL, char))
             i += 1
+        elif char == ")":
+            i += 1  # a comment's end without its start: dropped
         else:
             start = i
             while i < len(text) and text[i] not in _SPECIALS and text[i] not in ' \t\r\n"()':
