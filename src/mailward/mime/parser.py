@@ -345,11 +345,12 @@ class MimeParser:
             body_end = end
             lines += 1 if last_unterminated and end > body_offset else 0
         else:
-            body_end = end - term if end > body_offset else body_offset
+            # RFC 2046 5.1.1: the line break before the boundary belongs to it, even when
+            # it is the empty line after a header (the part then has no body)
+            body_end = max(frame.header_offset, end - term)
             lines -= 1 if lines and not last_unterminated else 0
-            # a body of just the line break: the break belongs to the boundary
             if body_end <= body_offset:
-                body_end, lines = body_offset, 0
+                frame.body_offset, lines = body_end, 0
         if frame.phase == LEAF and self.listener is not None:
             self.listener.leaf_end()
         self._finish(frame, body_end, lines)

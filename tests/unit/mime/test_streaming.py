@@ -123,6 +123,9 @@ def test_mutations_of_valid_multipart_messages(message: bytes, rng: random.Rando
         extractor.feed(message[start:start + 97])
     text = extractor.close()
     assert len(text.body) <= 500
+    whole = TextExtractor(max_chars=500)
+    whole.feed(message)
+    assert whole.close() == text
 
 
 def peak_while_feeding(message: bytes, consumer: MimeParser | TextExtractor, chunk: int = 64 * 1024) -> int:
