@@ -62,11 +62,17 @@ class MimeParser:
     Never raises on bad input: every irregularity gets a defined reading and a line
     in MessageStructure.defects. Parts nested deeper than max_depth are opaque
     leaves (application/octet-stream); a header longer than max_header_bytes ends
-    at the last whole line that fits, and the rest is read as the part's body.
+    at the last whole line that fits, and the rest is read as the part's body;
+    after max_parts parts no boundary is looked for, and the rest of the message
+    is the body of the last part (so the tree, too, stays bounded).
     """
 
-    def __init__(self, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024) -> None:
+    def __init__(self, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024,
+                 max_parts: int = 10_000) -> None:
         self._max_depth = max(0, max_depth)
+        self._max_parts = max(1, max_parts)
+        self._parts = 1
+        self._parts_full = False
         self._max_header = max(1, max_header_bytes)
         self._buf = b""
         self._pos = 0  # next byte of _buf to read
@@ -271,10 +277,21 @@ class MimeParser:
             multipart.closed = True
         else:
             multipart.phase = PARTS
-            self._stack.append(_Frame(multipart, self._base + line_end, self._lf))
+            self._push(_Frame(multipart, self._base + line_end, self._lf))
         self._rebound()
 
+    def _push(self, frame: _Frame) -> None:
+        self._stack.append(frame)
+        self._parts += 1
+        if self._parts >= self._max_parts and not self._parts_full:
+            # Dovecot's limit of the same kind: no boundary is looked for any more
+            self._parts_full = True
+            self._defect(f"{self._max_parts} parts reached: the rest is read as the body of the last")
+
     def _rebound(self) -> None:
+        if self._parts_full:
+            self._bounds = []
+            return
         self._bounds = [(f.boundary, f) for f in reversed(self._stack) if f.phase in (PREAMBLE, PARTS)]
         self._bound_limit = max((len(b) for b, _ in self._bounds), default=0) + 4 + _PADDING
 
@@ -291,9 +308,9 @@ class MimeParser:
             frame.phase = PREAMBLE
             self._rebound()
         elif media[0] == "message" and media[1] in MESSAGE_SUBTYPES and (
-                content.encoding in IDENTITY_ENCODINGS):
+                content.encoding in IDENTITY_ENCODINGS) and not self._parts_full:
             frame.phase = MESSAGE
-            self._stack.append(_Frame(frame, frame.body_offset, self._lf))
+            self._push(_Frame(frame, frame.body_offset, self._lf))
         if frame.phase == LEAF and self.listener is not None:
             self.listener.leaf_begin(content, media)
 
