@@ -171,7 +171,10 @@ class MimeParser:
             pos = self._pos
             eol = buf.find(b"\n", pos)
             if eol < 0 and not self._final:
-                if len(frame.header) + len(buf) - pos > self._max_header:
+                partial = len(buf) - pos
+                may_be_boundary = bool(self._bounds) and partial <= self._bound_limit and (
+                    buf.startswith(b"--", pos) or buf[pos:] == b"-")
+                if len(frame.header) + partial > self._max_header and not may_be_boundary:
                     return self._header_overflow(frame)
                 return False
             line_end = len(buf) if eol < 0 else eol + 1

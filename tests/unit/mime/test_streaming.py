@@ -84,8 +84,8 @@ def test_arbitrary_bytes(message: bytes, cuts: list[int]) -> None:
     whole = parse(message)
     check_invariants(message, whole)
     assert fed(message, [c for c in cuts if c <= len(message)]) == whole
-    assert fed(message, list(range(len(message))), max_depth=2, max_header_bytes=50) == fed(
-        message, [], max_depth=2, max_header_bytes=50)
+    assert fed(message, list(range(len(message))), max_depth=2, max_header_bytes=50, max_parts=3) == fed(
+        message, [], max_depth=2, max_header_bytes=50, max_parts=3)
 
 
 PIECES = [b"\r\n", b"\n", b"--", b"-", b"\r", b" ", b"\t", b":", b";", b"\x00", b"\xff", b"=?", b"?=",
