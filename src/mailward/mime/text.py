@@ -58,7 +58,9 @@ class _QuotedPrintable:
         data = self._rest + data
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) > _QP_HOLD:
-            cut = len(data) - 2  # a line that long: keep only a possible "=X"
+            # a line that long: decode it but a trailing "=" or "=X" (RFC 2045 6.7 (1), (5))
+            equals = data.rfind(b"=", len(data) - 2)
+            cut = equals if equals >= 0 else len(data)
         self._rest = data[cut:]
         return binascii.a2b_qp(data[:cut])
 
@@ -88,8 +90,14 @@ class _HtmlText:
     def __init__(self) -> None:
         self._rest = ""
         self._skip: str | None = None
+        self._in_long_tag = False
 
     def feed(self, text: str) -> str:
+        if self._in_long_tag:
+            end = text.find(">")
+            if end < 0:
+                return ""
+            text, self._in_long_tag = text[end + 1:], False
         text = self._rest + text
         self._rest = ""
         out: list[str] = []
@@ -104,6 +112,8 @@ class _HtmlText:
             if closing < 0:
                 if len(text) - opening <= _HOLD_LIMIT:
                     self._rest = text[opening:]
+                else:
+                    self._in_long_tag = True  # dropped up to its ">"
                 pos = len(text)
                 break
             pos = closing + (3 if comment else 1)

@@ -64,3 +64,15 @@ def test_max_chars_cuts_the_text() -> None:
     m = crlf("Subject: s\n\n" + "word " * 1000)
     assert extract(m, 7, max_chars=12).body == "word word wo"
     assert extract(m, max_chars=0).body == ""
+
+
+def test_long_quoted_printable_line_and_long_tag_in_any_split() -> None:
+    qp = "x" * 1500 + "=41" * 200 + "=\n" + "y" * 10
+    m = crlf("Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n" + qp)
+    assert extract(m).body == "x" * 1500 + "A" * 200 + "y" * 10
+    html = "before<" + "a" * 70_000 + ">after"
+    h = crlf("Content-Type: text/html\n\n" + html)
+    assert extract(h).body == "beforeafter"
+    for chunk in (1, 2, 1000, 4096, 65536):
+        assert extract(m, chunk).body == extract(m).body, chunk
+        assert extract(h, chunk).body == "beforeafter", chunk
