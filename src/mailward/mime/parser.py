@@ -12,7 +12,7 @@ from typing import Protocol
 
 from mailward.mime.content import IDENTITY_ENCODINGS, MESSAGE_SUBTYPES, Content, analyse
 from mailward.mime.envelope import EMPTY_ENVELOPE, Envelope, build_envelope
-from mailward.mime.headers import FIELD_LINE, header_fields
+from mailward.mime.headers import FIELD_LINE, FIELD_LINES, header_fields
 from mailward.mime.structure import MessageStructure, Part
 
 HEADER, LEAF, PREAMBLE, PARTS, EPILOGUE, MESSAGE = range(6)
@@ -169,6 +169,14 @@ class MimeParser:
         buf = self._buf
         while self._pos < len(buf):
             pos = self._pos
+            room = self._max_header - len(frame.header)
+            run = FIELD_LINES.match(buf, pos, pos + room)
+            if run is not None and not (self._bounds and (
+                    buf.startswith(b"--", pos) or buf.find(b"\n--", pos, run.end()) >= 0)):
+                # whole field lines, none of them a boundary: taken at once
+                frame.header += buf[pos:run.end()]
+                self._advance(run.end())
+                continue
             eol = buf.find(b"\n", pos)
             if eol < 0 and not self._final:
                 partial = len(buf) - pos
@@ -426,8 +434,9 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def parse(data: bytes) -> MessageStructure:
+def parse(data: bytes, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024,
+          max_parts: int = 10_000) -> MessageStructure:
     """The structure of a whole message (feed it whole, then close)."""
-    parser = MimeParser()
+    parser = MimeParser(max_depth=max_depth, max_header_bytes=max_header_bytes, max_parts=max_parts)
     parser.feed(data)
     return parser.close()

@@ -60,7 +60,7 @@ class Part:
 
     @property
     def size(self) -> int:
-        """Header and body: the bytes of BODY[section] of a message part's parent."""
+        """The part's whole bytes, header and body."""
         return self.body_offset + self.body_size - self.header_offset
 
     def param(self, name: str) -> str | None:

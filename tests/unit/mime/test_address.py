@@ -70,3 +70,15 @@ def test_address_lists_never_raise(value: str) -> None:
         # a NIL host only ever marks a group
         assert address.host is not None or address.name is None
         address.decoded_name()
+
+
+SIMPLE_PIECES = ["a", "b.c", "Jo", "Q.", " ", "  ", "\t", '"', ",", "<", ">", "@", "x-y", "_", "\\", "(", ")", ";", "é"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(SIMPLE_PIECES), max_size=12).map("".join),
+       st.sampled_from(["u@h.example", "<u@h.example>", " u.v@h-1.example ", "<a@b"]))
+def test_the_fast_path_reads_as_the_tokenizer_does(name: str, address: str) -> None:
+    from mailward.mime.address import _parse_tokens
+    for value in (address, name + address, f'"{name}" {address}', f"{name} {address}"):
+        assert parse_address_list(value) == _parse_tokens(value), value
