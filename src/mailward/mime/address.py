@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mailward.mime.encoded_words import decode_header_value
@@ -12,6 +13,14 @@ from mailward.mime.encoded_words import decode_header_value
 MISSING_HOST = ".MISSING-HOST-NAME."
 MISSING_MAILBOX = "MISSING_MAILBOX"
 _SPECIALS = frozenset("<>@,;:[]")
+# The shapes most mail has, read without the tokenizer (the same result, faster):
+# local@domain, and Name <local@domain> / "Name" <local@domain>
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_DOMAIN = r"[A-Za-z0-9.-]+"
+_SIMPLE_ADDR = re.compile(rf"[ \t]*({_ATEXT})@({_DOMAIN})[ \t]*")
+_PLAIN_NAME = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~. \t-]*?"
+_SIMPLE_NAME_ADDR = re.compile(
+    rf'[ \t]*(?:"([^"\\\r\n]*)"|({_PLAIN_NAME}))[ \t]*<({_ATEXT})@({_DOMAIN})>[ \t]*')
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ def _tokens(text: str) -> list[_Token]:
         elif char in _SPECIALS:
             tokens.append((_SPECIAL, char))
             i += 1
+        elif char == ")":
+            i += 1  # a comment's end without its start: dropped
         else:
             start = i
             while i < len(text) and text[i] not in _SPECIALS and text[i] not in ' \t\r\n"()':
@@ -174,6 +185,18 @@ def parse_address_list(value: str | None) -> tuple[Address, ...]:
     """
     if not value:
         return ()
+    simple = _SIMPLE_ADDR.fullmatch(value)
+    if simple is not None:
+        return (Address(None, None, simple.group(1), simple.group(2)),)
+    named = _SIMPLE_NAME_ADDR.fullmatch(value)
+    if named is not None:
+        quoted, plain, mailbox, host = named.groups()
+        name = quoted if quoted is not None else " ".join(plain.split())
+        return (Address(name or None, None, mailbox, host),)
+    return _parse_tokens(value)
+
+
+def _parse_tokens(value: str) -> tuple[Address, ...]:
     tokens = _tokens(value)
     result: list[Address] = []
     while tokens:

@@ -10,6 +10,7 @@ from mailward.mime.charsets import decode_text, unescape_raw
 # RFC 2047 section 2, with RFC 2231 section 5's language suffix (charset*lang).
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([BbQq])\?([^?\s]*)\?=")
 _SPACE = " \t\r\n"
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 def _word_bytes(encoding: str, text: str) -> bytes | None:
@@ -17,6 +18,8 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
     try:
         if encoding in "Bb":
             # RFC 2047 4.1; missing padding is common and harmless
+            if not _BASE64.fullmatch(data):
+                return None
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
         # RFC 2047 4.2: "_" is a space, =XX a byte
         return binascii.a2b_qp(data, header=True)

@@ -7,6 +7,8 @@ import re
 # RFC 5322 2.2: a field name is printable US-ASCII but the colon; obs-optional (4.5.3)
 # allows white space before the colon. A line starting with WSP continues a field.
 FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t]")
+# one or more whole lines that are each a field line
+FIELD_LINES = re.compile(rb"(?:(?:[\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t])[^\n]*\n)+")
 
 
 def raw_text(data: bytes) -> str:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from mailward.mime.content import IDENTITY_ENCODINGS, MESSAGE_SUBTYPES, Content, analyse
 from mailward.mime.envelope import EMPTY_ENVELOPE, Envelope, build_envelope
-from mailward.mime.headers import FIELD_LINE, header_fields
+from mailward.mime.headers import FIELD_LINE, FIELD_LINES, header_fields
 from mailward.mime.structure import MessageStructure, Part
 
 HEADER, LEAF, PREAMBLE, PARTS, EPILOGUE, MESSAGE = range(6)
@@ -62,11 +62,17 @@ class MimeParser:
     Never raises on bad input: every irregularity gets a defined reading and a line
     in MessageStructure.defects. Parts nested deeper than max_depth are opaque
     leaves (application/octet-stream); a header longer than max_header_bytes ends
-    at the last whole line that fits, and the rest is read as the part's body.
+    at the last whole line that fits, and the rest is read as the part's body;
+    after max_parts parts no boundary is looked for, and the rest of the message
+    is the body of the last part (so the tree, too, stays bounded).
     """
 
-    def __init__(self, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024) -> None:
+    def __init__(self, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024,
+                 max_parts: int = 10_000) -> None:
         self._max_depth = max(0, max_depth)
+        self._max_parts = max(1, max_parts)
+        self._parts = 1
+        self._parts_full = False
         self._max_header = max(1, max_header_bytes)
         self._buf = b""
         self._pos = 0  # next byte of _buf to read
@@ -163,9 +169,20 @@ class MimeParser:
         buf = self._buf
         while self._pos < len(buf):
             pos = self._pos
+            room = self._max_header - len(frame.header)
+            run = FIELD_LINES.match(buf, pos, pos + room)
+            if run is not None and not (self._bounds and (
+                    buf.startswith(b"--", pos) or buf.find(b"\n--", pos, run.end()) >= 0)):
+                # whole field lines, none of them a boundary: taken at once
+                frame.header += buf[pos:run.end()]
+                self._advance(run.end())
+                continue
             eol = buf.find(b"\n", pos)
             if eol < 0 and not self._final:
-                if len(frame.header) + len(buf) - pos > self._max_header:
+                partial = len(buf) - pos
+                may_be_boundary = bool(self._bounds) and partial <= self._bound_limit and (
+                    buf.startswith(b"--", pos) or buf[pos:] == b"-")
+                if len(frame.header) + partial > self._max_header and not may_be_boundary:
                     return self._header_overflow(frame)
                 return False
             line_end = len(buf) if eol < 0 else eol + 1
@@ -271,10 +288,21 @@ class MimeParser:
             multipart.closed = True
         else:
             multipart.phase = PARTS
-            self._stack.append(_Frame(multipart, self._base + line_end, self._lf))
+            self._push(_Frame(multipart, self._base + line_end, self._lf))
         self._rebound()
 
+    def _push(self, frame: _Frame) -> None:
+        self._stack.append(frame)
+        self._parts += 1
+        if self._parts >= self._max_parts and not self._parts_full:
+            # Dovecot's limit of the same kind: no boundary is looked for any more
+            self._parts_full = True
+            self._defect(f"{self._max_parts} parts reached: the rest is read as the body of the last")
+
     def _rebound(self) -> None:
+        if self._parts_full:
+            self._bounds = []
+            return
         self._bounds = [(f.boundary, f) for f in reversed(self._stack) if f.phase in (PREAMBLE, PARTS)]
         self._bound_limit = max((len(b) for b, _ in self._bounds), default=0) + 4 + _PADDING
 
@@ -291,9 +319,9 @@ class MimeParser:
             frame.phase = PREAMBLE
             self._rebound()
         elif media[0] == "message" and media[1] in MESSAGE_SUBTYPES and (
-                content.encoding in IDENTITY_ENCODINGS):
+                content.encoding in IDENTITY_ENCODINGS) and not self._parts_full:
             frame.phase = MESSAGE
-            self._stack.append(_Frame(frame, frame.body_offset, self._lf))
+            self._push(_Frame(frame, frame.body_offset, self._lf))
         if frame.phase == LEAF and self.listener is not None:
             self.listener.leaf_begin(content, media)
 
@@ -345,11 +373,12 @@ class MimeParser:
             body_end = end
             lines += 1 if last_unterminated and end > body_offset else 0
         else:
-            body_end = end - term if end > body_offset else body_offset
+            # RFC 2046 5.1.1: the line break before the boundary belongs to it, even when
+            # it is the empty line after a header (the part then has no body)
+            body_end = max(frame.header_offset, end - term)
             lines -= 1 if lines and not last_unterminated else 0
-            # a body of just the line break: the break belongs to the boundary
             if body_end <= body_offset:
-                body_end, lines = body_offset, 0
+                frame.body_offset, lines = body_end, 0
         if frame.phase == LEAF and self.listener is not None:
             self.listener.leaf_end()
         self._finish(frame, body_end, lines)
@@ -405,8 +434,9 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def parse(data: bytes) -> MessageStructure:
+def parse(data: bytes, *, max_depth: int = 32, max_header_bytes: int = 256 * 1024,
+          max_parts: int = 10_000) -> MessageStructure:
     """The structure of a whole message (feed it whole, then close)."""
-    parser = MimeParser()
+    parser = MimeParser(max_depth=max_depth, max_header_bytes=max_header_bytes, max_parts=max_parts)
     parser.feed(data)
     return parser.close()

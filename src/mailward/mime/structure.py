@@ -21,6 +21,9 @@ class Part:
     that ends the header included); body bytes: message[body_offset:body_offset +
     body_size], the line break before a boundary excluded (RFC 2046 5.1.1).
     body_lines counts the lines of the body, a last line without a line break too.
+    A part's bytes never reach into the line break before the boundary that ends
+    it: when the empty line after a header is that line break, the header ends
+    without it and the body is empty.
 
     A multipart part has at least one child; a message/rfc822 or message/global part
     has one child (the encapsulated message's root) and an envelope, unless its body
@@ -57,7 +60,7 @@ class Part:
 
     @property
     def size(self) -> int:
-        """Header and body: the bytes of BODY[section] of a message part's parent."""
+        """The part's whole bytes, header and body."""
         return self.body_offset + self.body_size - self.header_offset
 
     def param(self, name: str) -> str | None:

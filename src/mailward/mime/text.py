@@ -58,7 +58,9 @@ class _QuotedPrintable:
         data = self._rest + data
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) > _QP_HOLD:
-            cut = len(data) - 2  # a line that long: keep only a possible "=X"
+            # a line that long: decode it but a trailing "=" or "=X" (RFC 2045 6.7 (1), (5))
+            equals = data.rfind(b"=", len(data) - 2)
+            cut = equals if equals >= 0 else len(data)
         self._rest = data[cut:]
         return binascii.a2b_qp(data[:cut])
 
@@ -75,44 +77,70 @@ class _Identity:
         return b""
 
 
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)?[^>]*>|<!--.*?-->", re.DOTALL)
+_TAG_NAME = re.compile(r"/?([a-zA-Z][a-zA-Z0-9]*)")
 _SKIPPED = frozenset({"script", "style", "head", "title"})
 _BLOCK = frozenset({"p", "br", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table"})
+_HOLD_LIMIT = 65536  # an unclosed tag or comment longer than this is dropped
 
 
 class _HtmlText:
-    """Text of HTML, streaming: tags dropped (script and style with their content),
-    entities decoded; an unclosed tag longer than 64 KiB is dropped."""
+    """Text of HTML, streaming: tags and comments dropped (script and style with
+    their content), entities decoded, block ends as newlines."""
 
     def __init__(self) -> None:
         self._rest = ""
         self._skip: str | None = None
+        self._in_long_tag = False
 
     def feed(self, text: str) -> str:
+        if self._in_long_tag:
+            end = text.find(">")
+            if end < 0:
+                return ""
+            text, self._in_long_tag = text[end + 1:], False
         text = self._rest + text
+        self._rest = ""
         out: list[str] = []
         pos = 0
-        for match in _TAG.finditer(text):
-            if self._skip is None:
-                out.append(text[pos:match.start()])
-            name = (match.group(2) or "").lower()
-            if match.group(1) and name == self._skip:
-                self._skip = None
-            elif not match.group(1) and name in _SKIPPED and self._skip is None:
-                self._skip = name
-            if name in _BLOCK:
-                out.append("\n")
-            pos = match.end()
+        while True:
+            opening = text.find("<", pos)
+            if opening < 0:
+                break
+            self._text(out, text[pos:opening])
+            comment = text.startswith("<!--", opening)
+            closing = text.find("-->" if comment else ">", opening + 1)
+            if closing < 0:
+                if len(text) - opening <= _HOLD_LIMIT:
+                    self._rest = text[opening:]
+                else:
+                    self._in_long_tag = True  # dropped up to its ">"
+                pos = len(text)
+                break
+            pos = closing + (3 if comment else 1)
+            if not comment:
+                self._tag(out, text[opening + 1:closing])
         tail = text[pos:]
-        opening = tail.find("<")
         amp = tail.rfind("&")
-        hold = opening if opening >= 0 else (amp if amp >= 0 and len(tail) - amp < 12 else len(tail))
-        if len(tail) - hold > 65536:
-            hold = len(tail)
-        if self._skip is None:
-            out.append(tail[:hold])
-        self._rest = tail[hold:]
+        if amp >= 0 and len(tail) - amp < 12 and ";" not in tail[amp:]:
+            self._rest, tail = tail[amp:], tail[:amp]  # an entity may be cut
+        self._text(out, tail)
         return html.unescape("".join(out))
+
+    def _text(self, out: list[str], text: str) -> None:
+        if self._skip is None:
+            out.append(text)
+
+    def _tag(self, out: list[str], inside: str) -> None:
+        match = _TAG_NAME.match(inside)
+        if match is None:
+            return
+        name, closing = match.group(1).lower(), inside.startswith("/")
+        if closing and name == self._skip:
+            self._skip = None
+        elif not closing and self._skip is None and name in _SKIPPED:
+            self._skip = name
+        if name in _BLOCK and self._skip is None:
+            out.append("\n")
 
     def close(self) -> str:
         rest, self._rest = self._rest, ""
@@ -161,8 +189,8 @@ class TextExtractor:
                           _QuotedPrintable() if encoding == "quoted-printable" else _Identity())
         self._charset = incremental_decoder(content.param("charset"))
         self._html = _HtmlText() if media[1] == "html" else None
+        self._size += 1 if self._chunks else 0  # the newline that will join it
         self._chunks.append([])
-        self._size += 1
 
     def leaf_body(self, data: bytes) -> None:
         if self._transfer is not None:

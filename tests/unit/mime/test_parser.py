@@ -231,3 +231,30 @@ def test_feed_after_close_is_a_usage_error() -> None:
         pass
     else:
         raise AssertionError("feed() after close() was accepted")
+
+
+def test_part_count_limit_keeps_the_tree_bounded() -> None:
+    m = HEAD + b"--b\r\n\r\nx\r\n" * 10 + b"--b--\r\n"
+    parser = MimeParser(max_parts=4)
+    parser.feed(m)
+    s = parser.close()
+    assert len(s.walk()) == 4
+    first, second, last = s.root.children
+    assert [body(m, first), body(m, second)] == [b"x", b"x"]
+    assert body(m, last) == b"x\r\n" + b"--b\r\n\r\nx\r\n" * 7 + b"--b--\r\n"
+    assert s.defects == ("4 parts reached: the rest is read as the body of the last",
+                         "multipart at offset 0 without its close-delimiter")
+    assert len(parse(HEAD + b"--b\r\n\r\nx\r\n" * 20_000).walk()) == 10_000  # the default
+
+
+def test_boundary_line_that_would_overflow_a_header_is_still_a_boundary() -> None:
+    m = HEAD + b"--b\r\nX-Fill: " + b"f" * 64 + b"\r\n--b\r\n\r\nsecond\r\n--b--\r\n"
+    structures = set()
+    for chunk in (1, 2, 5, len(m)):
+        parser = MimeParser(max_header_bytes=75)
+        for i in range(0, len(m), chunk):
+            parser.feed(m[i:i + chunk])
+        structures.add(parser.close())
+    (s,) = structures
+    assert header(m, s.root.children[0]) == b"X-Fill: " + b"f" * 64
+    assert body(m, s.root.children[1]) == b"second"

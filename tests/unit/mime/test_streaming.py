@@ -84,8 +84,8 @@ def test_arbitrary_bytes(message: bytes, cuts: list[int]) -> None:
     whole = parse(message)
     check_invariants(message, whole)
     assert fed(message, [c for c in cuts if c <= len(message)]) == whole
-    assert fed(message, list(range(len(message))), max_depth=2, max_header_bytes=50) == fed(
-        message, [], max_depth=2, max_header_bytes=50)
+    assert fed(message, list(range(len(message))), max_depth=2, max_header_bytes=50, max_parts=3) == fed(
+        message, [], max_depth=2, max_header_bytes=50, max_parts=3)
 
 
 PIECES = [b"\r\n", b"\n", b"--", b"-", b"\r", b" ", b"\t", b":", b";", b"\x00", b"\xff", b"=?", b"?=",
@@ -123,6 +123,9 @@ def test_mutations_of_valid_multipart_messages(message: bytes, rng: random.Rando
         extractor.feed(message[start:start + 97])
     text = extractor.close()
     assert len(text.body) <= 500
+    whole = TextExtractor(max_chars=500)
+    whole.feed(message)
+    assert whole.close() == text
 
 
 def peak_while_feeding(message: bytes, consumer: MimeParser | TextExtractor, chunk: int = 64 * 1024) -> int:
