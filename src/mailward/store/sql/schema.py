@@ -113,11 +113,22 @@ def _v3(dialect: str) -> list[str]:
     return [f"ALTER TABLE login_counters ADD COLUMN next_slot {real} NOT NULL DEFAULT 0"]
 
 
+def _v6(dialect: str) -> list[str]:
+    _, big, _ = _types(dialect)
+    # what `mailward mailbox import` put into a mailbox: the SHA-256 of the bytes as
+    # stored, and which copy of those bytes in its source folder (0, 1, ...), so that
+    # importing the same source again adds nothing
+    return [f"""CREATE TABLE imported (
+        mailbox_id {big} NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL, copy INTEGER NOT NULL, PRIMARY KEY (mailbox_id, sha256, copy))"""]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
               "bounded expunged", _v2("sqlite"), _v2("postgres")),
     Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
+    Migration(6, "imported messages (idempotent mailbox import)", _v6("sqlite"), _v6("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -140,11 +151,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app_passwords", ("id", "account_id", "label", "credentials", "created")),
     ("client_certificates", ("fingerprint", "account_id", "label", "created")),
     ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until", "next_slot")),
+    ("imported", ("mailbox_id", "sha256", "copy")),
 )
 IDENTITY_TABLES = ("accounts", "mailboxes", "blobs", "queue", "domains", "app_passwords")
 # Tables without a generated id that a store in use may hold rows of (accounts own the rest).
 _OTHER_CONTENT = ("aliases", "login_counters")
-_KEY_WIDTH = {"blob_chunks": 2, "messages": 2, "expunged": 2, "aliases": 2}
+_KEY_WIDTH = {"blob_chunks": 2, "messages": 2, "expunged": 2, "aliases": 2, "imported": 3}
 
 
 def columns(table: str) -> tuple[str, ...]:
