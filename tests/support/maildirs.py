@@ -41,19 +41,7 @@ class Made:
         return sum(len(m) for m in self.messages.values())
 
 
-_POOL: dict[int, str] = {}
-
-
-def _pool(rng: random.Random) -> str:
-    """Random text to cut lines from (cheaper than drawing each character)."""
-    key = id(rng)
-    if key not in _POOL:
-        _POOL.clear()
-        _POOL[key] = "".join(rng.choices("abcdefghij klmnopqrstuvwxyz.,", k=1 << 20))
-    return _POOL[key]
-
-
-def message_bytes(rng: random.Random, n: int, size: int) -> bytes:
+def message_bytes(rng: random.Random, pool: str, n: int, size: int) -> bytes:
     head = (f"Return-Path: <sender{n}@example.net>\nFrom: Sender {n} <sender{n}@example.net>\n"
             f"To: bob@example.org\nSubject: message {n} =?utf-8?q?gr=C3=BC=C3=9Fe?=\n"
             f"Message-ID: <{n}.{rng.getrandbits(32)}@example.net>\n"
@@ -71,8 +59,8 @@ def message_bytes(rng: random.Random, n: int, size: int) -> bytes:
         elif kind < 0.12:
             line = ""
         else:
-            start = rng.randrange(0, (1 << 20) - 80)
-            line = _pool(rng)[start:start + rng.randint(1, 76)]
+            start = rng.randrange(0, len(pool) - 80)
+            line = pool[start:start + rng.randint(1, 76)]
         body.append(line)
         length += len(line) + 1
     data = (head + "\n".join(body) + "\n").encode()
@@ -84,6 +72,7 @@ def message_bytes(rng: random.Random, n: int, size: int) -> bytes:
 def make_maildir(root: Path, count: int, *, seed: int = 20, big: int = 2) -> Made:
     """``count`` messages spread over :data:`FOLDERS`, ``big`` of them over 1 MiB."""
     rng = random.Random(seed)
+    pool = "".join(rng.choices("abcdefghij klmnopqrstuvwxyz.,", k=1 << 20))  # text to cut lines from
     made = Made(root, big=big)
     names = list(FOLDERS)
     weights = [40, 15, 10, 10, 5, 5, 0]  # "Lists" holds nothing: a parent only
@@ -93,7 +82,7 @@ def make_maildir(root: Path, count: int, *, seed: int = 20, big: int = 2) -> Mad
     for n in range(count):
         folder = rng.choices(names, weights)[0]
         size = rng.randint(1_100_000, 2_000_000) if n in big_at else int(rng.lognormvariate(7.5, 1.0))
-        data = message_bytes(rng, n, size)
+        data = message_bytes(rng, pool, n, size)
         if previous is not None and n % 1000 == 999:
             data, folder = previous  # the same bytes twice in one folder: both are kept
         previous = (data, folder)

@@ -10,7 +10,8 @@ subscribed ones are listed in ``subscriptions``. One sync at the end makes it du
 
 mbox: a ``From`` line with the ``Return-Path`` address and the internal date, the
 message with LF line ends, ``Status``/``X-Status``/``X-Keywords`` for its flags at
-the end of its header, mboxrd quoting, and an empty line after it.
+the end of its header, mboxrd quoting, and an empty line after it (RFC 4155: a message
+ends with a line end, so one stored without a final line end gets one).
 """
 
 from __future__ import annotations

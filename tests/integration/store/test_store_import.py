@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -71,3 +72,13 @@ async def test_an_import_over_quota_or_into_no_mailbox_records_nothing(store: Sq
     assert await store.messages(inbox.id) == []
     with pytest.raises(NotFound):
         await store.import_messages(inbox.id + 1000, [(key(data), NewMessage(data))])
+
+
+async def test_two_imports_at_once_add_each_message_once(store: SqlStore) -> None:
+    account = await store.create_account("alice@example.org")
+    inbox = await store.get_mailbox(account.id, INBOX)
+    assert inbox is not None
+    batch = [(key(b"m%d" % i), NewMessage(b"m%d" % i)) for i in range(50)]
+    results = await asyncio.gather(*(store.import_messages(inbox.id, batch) for _ in range(4)))
+    assert sum(a is not None for r in results for a in r) == 50
+    assert len(await store.messages(inbox.id)) == 50

@@ -344,6 +344,9 @@ class SqlStore(abc.ABC):
                 staged.append(await stage(m.content))
 
             def op(ctx: Ctx) -> Op[list[Appended | None]]:
+                # the mailbox row first: two imports into one mailbox at once take turns,
+                # and the second sees what the first recorded
+                yield from mb.get_mailbox(mailbox_id, lock=True)
                 seen = yield from imp.present(mailbox_id, [key for key, _ in messages])
                 entries, positions, keys = [], [], []
                 for i, ((key, m), s) in enumerate(zip(messages, staged, strict=True)):
