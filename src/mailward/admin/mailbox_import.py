@@ -26,7 +26,7 @@ from typing import IO, Protocol
 from mailward.admin import maildir as md
 from mailward.admin import mbox
 from mailward.auth.accounts import AccountService
-from mailward.store.interface import DELIMITER, INBOX, MessageSource, NewMessage, Store
+from mailward.store.interface import DELIMITER, INBOX, MessageSource, NewMessage, QuotaExceeded, Store
 
 CHUNK = 256 * 1024
 MEMORY_LIMIT = 1 << 20  # bigger messages are spooled to a temporary file
@@ -170,6 +170,10 @@ async def feed_mailbox(store: Store, mailbox_id: int, messages: AsyncIterator[Pr
         try:
             done = await store.import_messages(mailbox_id, [
                 (key, NewMessage(p.content(), p.flags, p.internal_date)) for key, p in pending.items])
+        except QuotaExceeded:
+            raise TransferError(f"over the account's quota after {report.added} message(s): raise it "
+                                "(`mailward user quota`) and run the import again, it goes on where "
+                                "it stopped") from None
         finally:
             for _, p in pending.items:
                 p.close()

@@ -9,9 +9,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from mailward.admin import maildir as md
 from mailward.admin.mailbox_export import export_maildir, export_mbox
-from mailward.admin.mailbox_import import import_maildir, import_mbox
+from mailward.admin.mailbox_import import TransferError, import_maildir, import_mbox
 from mailward.auth.accounts import AccountService
 from mailward.store.interface import INBOX, NewMessage
 from mailward.store.sql.store import SqlStore
@@ -162,3 +164,15 @@ async def test_an_mbox_file_as_mutt_or_dovecot_left_it(store: SqlStore, tmp_path
         frozenset({"\\Seen", "\\Answered", "\\Flagged", "Junk", "$Forwarded"}), frozenset(), frozenset({"ok"})]
     assert [i.internal_date for i in infos] == [1796688367.0, 1796778123.0, 1796778124.0]
     assert (await import_mbox(service, USER, file, into="Archive/Old")).skipped == 3
+
+
+async def test_over_quota_says_so_and_goes_on_where_it_stopped(store: SqlStore, tmp_path: Path) -> None:
+    made = make_maildir(tmp_path / "dovecot", 40, big=0)
+    service = AccountService(store)
+    account = await store.create_account(USER, quota_bytes=20_000)
+    with pytest.raises(TransferError, match=r"over the account's quota after \d+ message\(s\)"):
+        await import_maildir(service, USER, made.root)
+    before = (await store.quota(account.id)).messages
+    await store.set_quota(account.id, 0)
+    report = await import_maildir(service, USER, made.root)
+    assert report.skipped == before and report.added == made.count - before
