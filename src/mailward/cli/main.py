@@ -14,6 +14,7 @@ from mailward.cli import (
     control_cmd,
     domain_cmd,
     init_cmd,
+    mailbox_cmd,
     secret_cmd,
     serve_cmd,
     store_cmd,
@@ -23,7 +24,7 @@ from mailward.cli.common import EXIT_USAGE, default_config
 
 # each module adds its subcommands with register(subparsers)
 COMMANDS = (init_cmd, config_cmd, serve_cmd, control_cmd, cert_cmd, secret_cmd, store_cmd, domain_cmd,
-            user_cmd, auth_cmd)
+            user_cmd, auth_cmd, mailbox_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -258,6 +258,11 @@ class NewMessage:
     internal_date: float | None = None  # None: now
 
 
+ImportKey = tuple[str, int]
+"""An imported message: the SHA-256 (lowercase hex) of its bytes as stored, and which
+copy of those bytes in its source folder it is (0, 1, ...)."""
+
+
 @dataclass(frozen=True)
 class Appended:
     mailbox_id: int
@@ -377,6 +382,17 @@ class MailStore(Protocol):
 
     async def deliver(self, mailbox_ids: Sequence[int], message: NewMessage) -> list[Appended]:
         """One message into several mailboxes as one durable operation (one blob)."""
+        ...
+
+    async def imported(self, mailbox_id: int) -> frozenset[ImportKey]:
+        """The keys :meth:`import_messages` recorded for the mailbox."""
+        ...
+
+    async def import_messages(
+        self, mailbox_id: int, messages: Sequence[tuple[ImportKey, NewMessage]]
+    ) -> list[Appended | None]:
+        """Append, as one durable write, each message whose key the mailbox has not
+        recorded yet, and record it; ``None`` in place of each one skipped."""
         ...
 
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]: ...

@@ -30,6 +30,7 @@ async def fill(store: SqlStore) -> None:
         await store.store_flags(inbox.id, UidSet.of([2, 3, 5]), FlagOp.ADD, frozenset({"\\Deleted"}))
         await store.expunge(inbox.id)
         await store.copy(inbox.id, UidSet.of([1, 4]), sent.id)
+        await store.import_messages(sent.id, [(("ab" * 32, 0), NewMessage(b"imported\r\n"))])
         await store.add_app_password(account.id, "phone", f"app-{name}")
         await store.add_client_certificate(account.id, f"AA:{name}", "laptop")
     await store.update_account(1, enabled=False)
@@ -48,6 +49,7 @@ async def snapshot(store: SqlStore) -> list[object]:
         for box in await store.list_mailboxes(account.id):
             out.append(box)
             out.append(await store.changes_since(box.id, 0))
+            out.append(await store.imported(box.id))
             messages = await store.messages(box.id)
             for m in messages:
                 out.append(b"".join([c async for c in store.read(m.blob)]))
@@ -72,9 +74,9 @@ async def test_sqlite_to_postgres_and_back(pg_server: PostgresServer, tmp_path: 
         await fill(source)
         seen: list[tuple[str, int, int]] = []
         report = await copy_store(source, middle, lambda t, d, n: seen.append((t, d, n)))
-        assert report.rows["accounts"] == 2 and report.rows["messages"] == 2 * (12 - 3 + 2 + 1)
+        assert report.rows["accounts"] == 2 and report.rows["messages"] == 2 * (12 - 3 + 2 + 1 + 1)
         assert [report.rows[t] for t in ("domains", "aliases", "app_passwords", "client_certificates",
-                                         "login_counters")] == [1, 2, 2, 2, 1]
+                                         "login_counters", "imported")] == [1, 2, 2, 2, 1, 2]
         assert seen[-1][1] == seen[-1][2]
         await copy_store(middle, back)
         expected = await snapshot(source)

@@ -215,3 +215,12 @@ async def test_expunged_text_goes_with_the_bytes(store: SqlStore) -> None:
 def _count_text() -> object:
     rows = yield Q("SELECT count(*) FROM blob_text")
     return int(rows[0][0])
+
+
+async def test_every_way_in_keeps_the_structure_at_once(store: SqlStore) -> None:
+    """append, deliver and import write the structure in the same transaction as the
+    bytes: none is left for `store migrate` to fill in."""
+    box = await inbox_with(store, "w@example.org", (PLAIN,))
+    await store.deliver([box], NewMessage(ENCODED))
+    await store.import_messages(box, [(("cd" * 32, 0), NewMessage(MULTIPART))])
+    assert await store.fill_structures() == 0

@@ -9,7 +9,8 @@ name, enabled, credentials), the directory (domains, aliases, app passwords,
 client certificates), the shared login-throttle counters, and the bookkeeping
 that bounds the ``expunged`` table (see :mod:`mailward.store.sql.messages`).
 Migration 4 keeps each message's MIME structure beside its bytes and the text that
-SEARCH looks in (see :mod:`mailward.store.sql.text`).
+SEARCH looks in (see :mod:`mailward.store.sql.text`); migration 5 records what
+``mailward mailbox import`` brought in (see :mod:`mailward.store.sql.imported`).
 """
 
 from __future__ import annotations
@@ -156,12 +157,23 @@ def _v4(dialect: str) -> list[str]:
                          "tokenize = 'trigram case_sensitive 1', detail = 'none')"]
 
 
+def _v5(dialect: str) -> list[str]:
+    _, big, _ = _types(dialect)
+    # what `mailward mailbox import` put into a mailbox: the SHA-256 of the bytes as
+    # stored, and which copy of those bytes in its source folder (0, 1, ...), so that
+    # importing the same source again adds nothing
+    return [f"""CREATE TABLE imported (
+        mailbox_id {big} NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL, copy INTEGER NOT NULL, PRIMARY KEY (mailbox_id, sha256, copy))"""]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
               "bounded expunged", _v2("sqlite"), _v2("postgres")),
     Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
     Migration(4, "message structure and searchable text", _v4("sqlite"), _v4("postgres")),
+    Migration(5, "imported messages (idempotent mailbox import)", _v5("sqlite"), _v5("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -185,11 +197,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app_passwords", ("id", "account_id", "label", "credentials", "created")),
     ("client_certificates", ("fingerprint", "account_id", "label", "created")),
     ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until", "next_slot")),
+    ("imported", ("mailbox_id", "sha256", "copy")),
 )
 IDENTITY_TABLES = ("accounts", "mailboxes", "blobs", "queue", "domains", "app_passwords")
 # Tables without a generated id that a store in use may hold rows of (accounts own the rest).
 _OTHER_CONTENT = ("aliases", "login_counters")
-_KEY_WIDTH = {"blob_chunks": 2, "messages": 2, "expunged": 2, "aliases": 2}
+_KEY_WIDTH = {"blob_chunks": 2, "messages": 2, "expunged": 2, "aliases": 2, "imported": 3}
 
 
 def columns(table: str) -> tuple[str, ...]:

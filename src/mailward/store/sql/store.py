@@ -35,6 +35,7 @@ from mailward.store.interface import (
     ExpungeResult,
     FlagOp,
     FlagsResult,
+    ImportKey,
     LoginCounter,
     Mailbox,
     MailboxStatus,
@@ -51,6 +52,7 @@ from mailward.store.interface import (
 )
 from mailward.store.search import Criterion, SearchResult, needs_text
 from mailward.store.sql import directory as d
+from mailward.store.sql import imported as imp
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
@@ -340,6 +342,46 @@ class SqlStore(abc.ABC):
                 return (yield from msg.insert_entries(ctx, entries))
 
             return await self._write(op, offload=sum(s.size for s in staged) > _INLINE_WRITE)
+        finally:
+            for s in staged:
+                s.close()
+
+    async def imported(self, mailbox_id: int) -> frozenset[ImportKey]:
+        return await self._read(lambda: imp.imported_keys(mailbox_id), large=True)
+
+    async def import_messages(
+        self, mailbox_id: int, messages: Sequence[tuple[ImportKey, NewMessage]]
+    ) -> list[Appended | None]:
+        now = time.time()
+        staged: list[Staged] = []
+        try:
+            for _, m in messages:
+                staged.append(await stage(m.content))
+
+            def op(ctx: Ctx) -> Op[list[Appended | None]]:
+                # the mailbox row first: two imports into one mailbox at once take turns,
+                # and the second sees what the first recorded
+                yield from mb.get_mailbox(mailbox_id, lock=True)
+                seen = yield from imp.present(mailbox_id, [key for key, _ in messages])
+                entries, positions, keys = [], [], []
+                for i, ((key, m), s) in enumerate(zip(messages, staged, strict=True)):
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    blob = yield from write_blob(s.data(), refs=1, structure=s.structure)
+                    date = now if m.internal_date is None else m.internal_date
+                    entries.append(msg.Entry(mailbox_id, blob, m.flags, date))
+                    positions.append(i)
+                    keys.append(key)
+                out: list[Appended | None] = [None] * len(messages)
+                if entries:
+                    appended = yield from msg.insert_entries(ctx, entries)
+                    yield from imp.record(mailbox_id, keys)
+                    for i, a in zip(positions, appended, strict=True):
+                        out[i] = a
+                return out
+
+            return await self._write(op, offload=sum(s.size for s in staged) > _INLINE_WRITE, bulk=True)
         finally:
             for s in staged:
                 s.close()
