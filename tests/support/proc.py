@@ -99,6 +99,15 @@ class Running:
                 return match
         raise AssertionError(f"no log line matching {pattern!r}; got:\n" + "\n".join(self.lines))
 
+    def find(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        """A log line matching ``pattern``, among those read so far or the next ones (the
+        workers of one server log in no fixed order)."""
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if match := regex.search(line):
+                return match
+        return self.wait_for(pattern, timeout)
+
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 

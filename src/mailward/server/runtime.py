@@ -36,6 +36,7 @@ from mailward.server.services import StartupError, open_service_store, open_serv
 from mailward.server.sockets import BindError, bind
 from mailward.server.workers import Supervisor, WorkerContext
 from mailward.store.factory import PeerFeed, ServerHold
+from mailward.store.indexing import index_pass
 from mailward.store.interface import StoreUnavailable
 from mailward.tls.context import ServerContextSource
 from mailward.tls.source import source_for_listener
@@ -53,10 +54,8 @@ MEMORY_RELEASE_SECONDS = 5.0
 # how often a process checks that no change notification was lost (store.check_feed):
 # an IDLE session then hears of a change at most this late even when its event is gone
 FEED_CHECK_SECONDS = 5.0
-# The text indexer: a pass every second, batches of 50 messages, at most 2 s a pass.
+# how often the text indexer runs a pass (see mailward.store.indexing)
 TEXT_INDEX_SECONDS = 1.0
-TEXT_INDEX_BATCH = 50
-TEXT_INDEX_BUDGET = 2.0
 
 
 def run(loaded: LoadedConfig, config_path: str) -> int:
@@ -310,21 +309,13 @@ async def _check_feed(server: Server) -> None:
 
 
 async def _index_text(server: Server) -> None:
-    """Index the searchable text of newly stored messages (see Store.index_text), a batch
-    at a time, for at most TEXT_INDEX_BUDGET seconds a pass: delivery never waits for it,
-    and a search indexes its own mailbox's pending messages first."""
+    """Index the searchable text of newly stored messages (see mailward.store.indexing):
+    delivery never waits for it, and while this process serves clients it takes at
+    most a tenth of the time."""
     assert server.services is not None
-    store = server.services.store
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TEXT_INDEX_BUDGET
-    total = 0
-    while loop.time() < deadline:
-        done = await store.index_text(limit=TEXT_INDEX_BATCH)
-        total += done
-        if done < TEXT_INDEX_BATCH:
-            break
-    if total:
-        log.debug("text indexer: %d message(s) indexed", total)
+    done = await index_pass(server.services.store, busy=lambda: server.open_connections > 0)
+    if done:
+        log.debug("text indexer: %d message(s) indexed", done)
 
 
 JOBS: tuple[Job, ...] = (

@@ -17,9 +17,7 @@ USER, PASSWORD = "alice@example.org", "alice-pw-12345"
 
 
 def _port(running: Running, listener: str) -> int:
-    (port,) = {int(m.group(1)) for line in running.lines
-               if (m := re.search(rf"listening: {listener} \w+ \(.*\) on 127\.0\.0\.1:(\d+)", line))}
-    return port
+    return int(running.find(rf"listening: {listener} \w+ \(.*\) on 127\.0\.0\.1:(\d+)").group(1))
 
 
 def test_idle_sessions_on_both_workers_hear_of_new_mail(tmp_path: Path) -> None:

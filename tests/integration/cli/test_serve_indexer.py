@@ -3,7 +3,6 @@ after the 250: a message delivered over SMTP becomes searchable without a search
 
 from __future__ import annotations
 
-import re
 import smtplib
 import sqlite3
 import time
@@ -33,8 +32,7 @@ def test_delivered_mail_is_indexed_in_the_background(tmp_path: Path) -> None:
     running = Running("serve", "-c", str(config))
     try:
         running.wait_for(r"mailward started \(pid \d+, worker 2 of 2\)")
-        (port,) = {int(m.group(1)) for line in running.lines
-                   if (m := re.search(r"listening: mx smtp .* on 127\.0\.0\.1:(\d+)", line))}
+        port = int(running.find(r"listening: mx smtp .* on 127\.0\.0\.1:(\d+)").group(1))
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             for _ in range(3):
                 client.sendmail("someone@example.net", ["alice@example.org"], MESSAGE)
