@@ -152,6 +152,9 @@ def _part_out(p: Part) -> list[Any]:
             None if p.envelope is None else _envelope_out(p.envelope)]
 
 
+_NSTR = (str, type(None))
+
+
 def _int(value: Any) -> int:
     if type(value) is not int:
         raise ValueError(f"expected an integer, got {value!r}")
@@ -165,35 +168,61 @@ def _str(value: Any) -> str:
 
 
 def _opt(value: Any) -> str | None:
-    return None if value is None else _str(value)
+    if not isinstance(value, _NSTR):
+        raise ValueError(f"expected a string or null, got {value!r}")
+    return value
 
 
-def _addresses_in(value: Any) -> tuple[Address, ...]:
+def _addresses_in(value: Any, seen: dict[tuple[Any, ...], tuple[Address, ...]]) -> tuple[Address, ...]:
+    # Sender and Reply-To are most often From again: one tuple of Addresses for all three
+    if not value:
+        return ()
+    key = tuple(tuple(item) for item in value)
+    found = seen.get(key)
+    if found is not None:
+        return found
     out = []
-    for item in value:
-        name, adl, mailbox, host = item
-        out.append(Address(_opt(name), _opt(adl), _opt(mailbox), _opt(host)))
-    return tuple(out)
+    for name, adl, mailbox, host in key:
+        if not (isinstance(name, _NSTR) and isinstance(adl, _NSTR) and isinstance(mailbox, _NSTR)
+                and isinstance(host, _NSTR)):
+            raise ValueError("an address part that is not a string")
+        out.append(Address(name, adl, mailbox, host))
+    seen[key] = result = tuple(out)
+    return result
 
 
 def _envelope_in(v: Any) -> Envelope:
     if not isinstance(v, list) or len(v) != 10:
         raise ValueError("envelope")
-    return Envelope(_opt(v[0]), _opt(v[1]), _addresses_in(v[2]), _addresses_in(v[3]),
-                    _addresses_in(v[4]), _addresses_in(v[5]), _addresses_in(v[6]),
-                    _addresses_in(v[7]), _opt(v[8]), _opt(v[9]))
+    seen: dict[tuple[Any, ...], tuple[Address, ...]] = {}
+    return Envelope(_opt(v[0]), _opt(v[1]), _addresses_in(v[2], seen), _addresses_in(v[3], seen),
+                    _addresses_in(v[4], seen), _addresses_in(v[5], seen), _addresses_in(v[6], seen),
+                    _addresses_in(v[7], seen), _opt(v[8]), _opt(v[9]))
 
 
 def _params_in(value: Any) -> Params:
-    return tuple((_str(k), _str(v)) for k, v in value)
+    if not value:
+        return ()
+    out = tuple((k, v) for k, v in value)
+    if not all(type(k) is str and type(v) is str for k, v in out):
+        raise ValueError("a parameter that is not a string")
+    return out
 
 
 def _part_in(v: Any) -> Part:
     if not isinstance(v, list) or len(v) != 18:
         raise ValueError("part")
+    (header_offset, header_size, body_offset, body_size, body_lines, media_type, media_subtype, params,
+     content_id, description, encoding, md5, disposition, disposition_params, language, location,
+     children, envelope) = v
+    if not (type(header_offset) is int and type(header_size) is int and type(body_offset) is int
+            and type(body_size) is int and type(body_lines) is int and type(media_type) is str
+            and type(media_subtype) is str and type(encoding) is str):
+        raise ValueError("part: a field of the wrong type")
     return Part(
-        _int(v[0]), _int(v[1]), _int(v[2]), _int(v[3]), _int(v[4]), _str(v[5]), _str(v[6]),
-        _params_in(v[7]), _opt(v[8]), _opt(v[9]), _str(v[10]), _opt(v[11]), _opt(v[12]),
-        _params_in(v[13]), None if v[14] is None else tuple(_str(x) for x in v[14]), _opt(v[15]),
-        tuple(_part_in(c) for c in v[16]), None if v[17] is None else _envelope_in(v[17]),
+        header_offset, header_size, body_offset, body_size, body_lines, media_type, media_subtype,
+        _params_in(params), _opt(content_id), _opt(description), encoding, _opt(md5), _opt(disposition),
+        _params_in(disposition_params), None if language is None else tuple(_str(x) for x in language),
+        _opt(location), tuple(_part_in(c) for c in children) if children else (),
+        None if envelope is None else _envelope_in(envelope),
     )
