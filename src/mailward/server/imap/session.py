@@ -153,15 +153,23 @@ class ImapSession:
             await self._stream(piece)
 
     async def _stream(self, stream: Stream) -> None:
+        """Copy a literal's octets. Its size went out already: if the bytes cannot all be
+        read now (expunged everywhere meanwhile, the store gone), the framing cannot be
+        kept, so the session ends (the client reconnects and sees the mailbox as it is)."""
         source = stream.source
         assert hasattr(source, "__aiter__"), "a Stream's source is an async iterator of chunks"
         sent = 0
-        async for chunk in source:
-            self.write(chunk)
-            sent += len(chunk)
-            await self.conn.drain()
-        if sent != stream.size:  # never: the size came from the same bytes; but never lie on the wire
-            raise RuntimeError(f"streamed {sent} octets of a {stream.size}-octet literal")
+        try:
+            async for chunk in source:
+                self.write(chunk)
+                sent += len(chunk)
+                await self.conn.drain()
+        except (NotFound, StoreUnavailable) as exc:
+            self.log.warning("closing: a literal's octets could not be read (%s)", exc)
+            raise CloseSession from None
+        if sent != stream.size:  # never: the size came from the same store; never lie on the wire
+            self.log.error("closing: streamed %d octets of a %d-octet literal", sent, stream.size)
+            raise CloseSession
 
     def untagged(self, text: str, code: ResponseCode | None = None, status: Status = Status.OK) -> None:
         self.write(self.encoder.untagged_status(status, text, code))
