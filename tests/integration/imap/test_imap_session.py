@@ -248,3 +248,19 @@ def test_namespace_id_enable_and_quota(env: ImapEnv) -> None:
         assert typ == "OK"
     finally:
         client.logout()
+
+
+def test_message_numbers_past_the_end(env: ImapEnv) -> None:
+    client = env.login()
+    try:
+        ok(client.select("INBOX"))
+        assert ok(client.fetch("1:*", "(UID)")) == [None]  # an empty mailbox: nothing, not an error
+        for n in range(3):
+            env.deliver(ALICE, message(f"n{n}"))
+        ok(client.noop())
+        assert ok(client.fetch("5:*", "(UID)")) == [b"3 (UID 3)"]  # RFC 9051 9: 5:* is 3:5 here
+        with pytest.raises(imaplib.IMAP4.error, match="No such message"):
+            client.fetch("5", "(UID)")
+        assert ok(client.uid("FETCH", "5:9", "(FLAGS)")) == [None]  # UIDs that do not exist: nothing
+    finally:
+        client.logout()

@@ -53,8 +53,9 @@ async def fetch(session: ImapSession, command: Fetch) -> None:
     if seen_now and FetchAttribute("FLAGS") not in items:  # RFC 9051 6.4.5: tell the new flags
         items.append(FetchAttribute("FLAGS"))
     missing = 0
+    every = list(uids) if len(uids) > BATCH else []
     for first in range(0, len(uids), BATCH):
-        batch = UidSet.of(list(uids)[first:first + BATCH]) if len(uids) > BATCH else uids
+        batch = UidSet.of(every[first:first + BATCH]) if every else uids
         infos = await session.store.messages(view.mailbox.id, batch)
         structures = await _structures(session, infos, items)
         missing += len(batch) - len(infos)

@@ -28,7 +28,7 @@ from mailward.protocols.imap.codes import ResponseCode
 from mailward.protocols.imap.commands import Command, Context
 from mailward.protocols.imap.parser import NEED_MORE_DATA, CommandParser, Limits, NeedLiteral, ParseError
 from mailward.protocols.imap.response import Atom, Encoder, Response, Status, Stream
-from mailward.protocols.imap.seqset import STAR, SequenceSet
+from mailward.protocols.imap.seqset import SequenceSet
 from mailward.protocols.imap.state import (
     Authenticated,
     LoggedOut,
@@ -299,11 +299,13 @@ class ImapSession:
             return view.known_uids(self.saved_result)
         if uid:
             return view.known_uids(UidSet.from_ranges(numbers.resolve(view.uids[-1] if len(view) else 0)))
-        ranges = numbers.resolve(len(view))
-        if any((r.first is not STAR and r.first > len(view)) or (r.last is not STAR and r.last > len(view))
-               for r in numbers.ranges) or (not len(view) and numbers.ranges):
-            raise CommandFailed("No such message", status=Status.BAD)
-        return view.uids_of_seqs(ranges)
+        # a number past the end is BAD, but a range with "*" is fine ("1:*" of an empty
+        # mailbox names nothing; "5:*" of three messages is 3:5, RFC 9051 9)
+        count = len(view)
+        for r in numbers.ranges:
+            if isinstance(r.first, int) and isinstance(r.last, int) and max(r.first, r.last) > count:
+                raise CommandFailed("No such message", status=Status.BAD)
+        return view.uids_of_seqs(numbers.resolve(count))
 
     async def select(self, mailbox_id: int, name: str, read_only: bool) -> MailboxView:
         """Follow ``mailbox_id``'s changes, then take its snapshot (nothing falls between)."""
