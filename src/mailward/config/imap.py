@@ -44,6 +44,12 @@ class ImapSettings:
         "BAD replies a client may get before the session is closed with BYE.",
         check=at_least(1, "use 20"),
     )
+    max_connections_per_user: int = setting(
+        20,
+        "Sessions one user may have open at once, on every IMAP listener and worker together; "
+        "a login beyond gets NO [LIMIT] (RFC 5530). A mail program keeps up to five.",
+        check=at_least(1, "use 20"),
+    )
     max_login_failures: int = setting(
         3,
         "Failed logins on one connection before it is closed with BYE (the login throttle "

@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 
 from mailward.config.model import ListenerSettings
 from mailward.config.problems import Problem
+from mailward.server.counts import Counts, LocalCounts
 from mailward.server.tls import TlsLayer
 from mailward.tls.context import TlsFacts, tls_facts
 
@@ -221,6 +222,8 @@ class Connection:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_expired = False
         self.task_group: asyncio.TaskGroup | None = None  # set by the listener while the handler runs
+        # the server's open-connection counts (sessions per user are counted there too)
+        self.counts: Counts = LocalCounts()
         self._spawned: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import hashlib
 import mmap
 import os
 import socket
@@ -45,6 +46,14 @@ class Counts(Protocol):
         """An admitted connection ended."""
         ...
 
+    def admit_user(self, user: str, limit: int) -> bool:
+        """Count a session logged in as ``user`` (any listener) unless ``limit`` are open."""
+        ...
+
+    def release_user(self, user: str) -> None:
+        """A session counted by :meth:`admit_user` ended."""
+        ...
+
 
 class LocalCounts:
     """The counts of one process."""
@@ -52,6 +61,7 @@ class LocalCounts:
     def __init__(self) -> None:
         self._totals: collections.Counter[int] = collections.Counter()
         self._per_ip: collections.Counter[tuple[int, str]] = collections.Counter()
+        self._per_user: collections.Counter[str] = collections.Counter()
 
     def admit(self, listener: int, ip: str, limits: LimitsSettings) -> str:
         refused = refusal(self._totals[listener], self._per_ip[listener, ip], limits, ip)
@@ -65,6 +75,17 @@ class LocalCounts:
         self._per_ip[listener, ip] -= 1
         if self._per_ip[listener, ip] <= 0:
             del self._per_ip[listener, ip]
+
+    def admit_user(self, user: str, limit: int) -> bool:
+        if self._per_user[user] >= limit:
+            return False
+        self._per_user[user] += 1
+        return True
+
+    def release_user(self, user: str) -> None:
+        self._per_user[user] -= 1
+        if self._per_user[user] <= 0:
+            del self._per_user[user]
 
 
 _SLOT = struct.Struct("=18sI")  # key (worker, listener, 16-byte address), open connections
@@ -83,6 +104,14 @@ def _key(worker: int, listener: int, ip: str) -> bytes:
     return head + zlib.crc32(ip.encode()).to_bytes(4, "big").rjust(16, b"\xff")
 
 
+USERS = 255  # the "listener" byte of a user's key (listeners are numbered 0-254)
+
+
+def _user_key(worker: int, user: str) -> bytes:
+    digest = hashlib.blake2b(user.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return bytes([worker, USERS]) + digest
+
+
 class SharedCounts:
     """Counts shared by the worker processes forked after it was made.
 
@@ -99,8 +128,8 @@ class SharedCounts:
     """
 
     def __init__(self, listeners: int, capacity: int, workers: int = 1) -> None:
-        if not 0 < listeners <= 255 or not 0 < workers <= 255:
-            raise ValueError("between 1 and 255 listeners and workers")
+        if not 0 < listeners < USERS or not 0 < workers <= 255:
+            raise ValueError("between 1 and 254 listeners and 1 and 255 workers")
         size = 8
         while size < 2 * capacity:
             size *= 2
@@ -188,6 +217,32 @@ class SharedCounts:
         mine = _key(self.worker, listener, ip)
         with self._locked():
             self._set_total(self.worker, listener, max(self._total_at(self.worker, listener) - 1, 0))
+            index, count = self._find(mine)
+            if count > 1:
+                _SLOT.pack_into(self._table, index * _SLOT.size, mine, count - 1)
+            elif count == 1:
+                self._remove(index)
+                self._add_used(-1)
+
+    def admit_user(self, user: str, limit: int) -> bool:
+        """Sessions per user across the workers; they share the table with the addresses
+        (``capacity`` counts both: each holds an open connection)."""
+        mine = _user_key(self.worker, user)
+        with self._locked():
+            if sum(self._find(_user_key(w, user))[1] for w in range(self._workers)) >= limit:
+                return False
+            index, count = self._find(mine)
+            if count == 0:
+                (used,) = _TOTAL.unpack_from(self._used, 0)
+                if used >= self._capacity:
+                    return False
+                self._add_used(1)
+            _SLOT.pack_into(self._table, index * _SLOT.size, mine, count + 1)
+        return True
+
+    def release_user(self, user: str) -> None:
+        mine = _user_key(self.worker, user)
+        with self._locked():
             index, count = self._find(mine)
             if count > 1:
                 _SLOT.pack_into(self._table, index * _SLOT.size, mine, count - 1)

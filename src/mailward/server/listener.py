@@ -180,6 +180,7 @@ class Listener:
             self.tls_source if self.settings.tls != "none" else None,
             ConnectionLog(log, {"conn": conn_id}),
         )
+        conn.counts = self._counts
         if self.settings.tls == "implicit":
             conn.begin_tls()  # before a byte is read: the first ones are the ClientHello
         self._connections.add(conn)

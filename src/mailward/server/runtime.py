@@ -122,7 +122,8 @@ def _serve_workers(loaded: LoadedConfig, sockets: dict[str, socket.socket], conf
         try:
             if not asyncio.run(_store_opens(loaded)):
                 return EXIT_PROBLEMS
-            capacity = sum(listener.limits.max_connections for listener in config.listener) or 1
+            # an entry per client address and per logged-in user, each for an open connection
+            capacity = 2 * sum(listener.limits.max_connections for listener in config.listener) or 1
             counts = SharedCounts(max(len(config.listener), 1), capacity, workers=count)
             tls = tls_factory(config)
 

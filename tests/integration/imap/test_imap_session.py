@@ -7,6 +7,7 @@ import imaplib
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +265,29 @@ def test_message_numbers_past_the_end(env: ImapEnv) -> None:
         assert ok(client.uid("FETCH", "5:9", "(FLAGS)")) == [None]  # UIDs that do not exist: nothing
     finally:
         client.logout()
+
+
+def test_sessions_per_user_are_limited(tmp_path: Path) -> None:
+    limited = ImapEnv(tmp_path, extra="[imap]\nmax_connections_per_user = 2\n")
+    limited.start()
+    try:
+        first, second = limited.login(), limited.login()
+        third = limited.imaps()
+        with pytest.raises(imaplib.IMAP4.error, match=r"\[LIMIT\]"):
+            third.login(ALICE, "alice-secret-1")
+        ok(third.login("bob@example.org", "bob-secret-2"))  # another user is not counted with alice
+        first.logout()
+        deadline = time.monotonic() + 5
+        while True:  # the count drops as the first session ends
+            fourth = limited.imaps()
+            try:
+                ok(fourth.login(ALICE, "alice-secret-1"))
+                break
+            except imaplib.IMAP4.error:
+                fourth.shutdown()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        for client in (second, third, fourth):
+            client.logout()
+    finally:
+        limited.stop()

@@ -109,3 +109,31 @@ def test_limits_add_up_the_workers_and_a_dead_workers_share_is_forgotten() -> No
         counts.release(0, "10.0.0.1")
         counts.release(0, "10.0.0.1")
         assert counts.total(0) == 0 and counts.snapshot() == []
+
+
+users = st.lists(st.tuples(st.booleans(), st.sampled_from(["alice@example.org", "bob@example.org", "δ@example.org"])),
+                 max_size=100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(users)
+def test_sessions_per_user_agree_across_workers_with_local_counts(ops: list[tuple[bool, str]]) -> None:
+    """A user's sessions count in whichever worker they are, against one limit."""
+    local = LocalCounts()
+    with SharedCounts(1, capacity=64, workers=2) as shared:
+        open_: dict[tuple[int, str], int] = {}
+        for i, (admit, user) in enumerate(ops):
+            worker = i % 2
+            shared.for_worker(worker)
+            if admit:
+                allowed = local.admit_user(user, 3)
+                assert shared.admit_user(user, 3) is allowed
+                if allowed:
+                    open_[worker, user] = open_.get((worker, user), 0) + 1
+            elif open_.get((worker, user)):
+                local.release_user(user)
+                shared.release_user(user)
+                open_[worker, user] -= 1
+        assert sorted(n for _, n in shared.snapshot()) == sorted(n for n in open_.values() if n)
+        assert shared.forget_worker(0) == 0  # no connections on listeners: user entries go too
+        assert sorted(n for _, n in shared.snapshot()) == sorted(n for (w, _), n in open_.items() if n and w == 1)

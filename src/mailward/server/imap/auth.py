@@ -144,6 +144,8 @@ async def _finish(session: ImapSession, tag: str, outcome: Outcome) -> None:
         except LookupFailed:
             raise CommandFailed("Try again later", codes.UNAVAILABLE) from None
         if isinstance(result, Success):
+            if not session.claim_user():
+                raise CommandFailed("Too many sessions for this user; close one first", codes.LIMIT)
             session.state = Authenticated()
             session.tagged(tag, "Logged in", codes.capability(session.capabilities()))
             return

@@ -94,6 +94,7 @@ class ImapSession:
         self._handlers = handlers
         self._errors = 0
         self.login_failures = 0
+        self._counted: str | None = None  # the user this session is counted for
         self._feed: Subscription | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # the selected mailbox changed (set by the feed)
@@ -194,6 +195,20 @@ class ImapSession:
         finally:
             await self.deselect()
             self.state = LoggedOut()
+            if self._counted is not None:
+                self.conn.counts.release_user(self._counted)
+
+    def claim_user(self) -> bool:
+        """Count this session for its user, within ``max_connections_per_user`` across the
+        workers; False (and logged out again) when that many are open."""
+        name = self.account.name
+        if self.conn.counts.admit_user(name, self.settings.max_connections_per_user):
+            self._counted = name
+            return True
+        self.log.info("login refused: %d sessions of %s open already", self.settings.max_connections_per_user,
+                      name)
+        self.login.account = None
+        return False
 
     def timeout(self) -> float:
         """RFC 9051 5.4: after login, at least 30 minutes; before it, the listener's own."""
