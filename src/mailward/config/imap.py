@@ -50,6 +50,17 @@ class ImapSettings:
         "a login beyond gets NO [LIMIT] (RFC 5530). A mail program keeps up to five.",
         check=at_least(1, "use 20"),
     )
+    max_failed_commands: int = setting(
+        50,
+        "Commands refused (NO or BAD) in a row after which the session is closed with BYE: "
+        "a client that gets nowhere is not kept busy.",
+        check=at_least(5, "use 50"),
+    )
+    max_commands_before_login: int = setting(
+        30,
+        "Commands a connection may send before it logs in; more close it with BYE.",
+        check=at_least(10, "use 30"),
+    )
     max_login_failures: int = setting(
         3,
         "Failed logins on one connection before it is closed with BYE (the login throttle "

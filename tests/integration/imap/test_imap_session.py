@@ -291,3 +291,28 @@ def test_sessions_per_user_are_limited(tmp_path: Path) -> None:
             client.logout()
     finally:
         limited.stop()
+
+
+def _raw(env: ImapEnv) -> tuple[socket.socket, object]:
+    sock = socket.create_connection(("127.0.0.1", env.port("imap")), timeout=10)
+    stream = sock.makefile("rb")
+    assert stream.readline().startswith(b"* OK")
+    return sock, stream
+
+
+def test_commands_that_get_nowhere_end_the_session(env: ImapEnv) -> None:
+    sock, stream = _raw(env)
+    sock.sendall(b"".join(b"c%d CAPABILITY\r\n" % i for i in range(40)))  # never logging in
+    lines = stream.read().splitlines()  # type: ignore[attr-defined]
+    assert lines[-1] == b"* BYE Too many commands without logging in"
+    assert sum(line.startswith(b"* CAPABILITY") for line in lines) == 30
+    sock.close()
+    client = env.login()
+    sock = client.socket()
+    sock.sendall(b"".join(b"s%d SELECT Nowhere%d\r\n" % (i, i) for i in range(60)))
+    replies = []
+    while not (line := client.readline()).startswith(b"* BYE"):
+        replies.append(line)
+    assert line == b"* BYE Too many failed commands\r\n"
+    assert sum(b"NONEXISTENT" in r for r in replies) == 50
+    client.shutdown()

@@ -95,6 +95,8 @@ class ImapSession:
         self._errors = 0
         self.login_failures = 0
         self._counted: str | None = None  # the user this session is counted for
+        self._failed = 0  # commands refused (NO, BAD) since the last OK
+        self._before_login = 0  # commands while not logged in
         self._feed: Subscription | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # the selected mailbox changed (set by the feed)
@@ -178,6 +180,7 @@ class ImapSession:
     def tagged(self, tag: str, text: str, code: ResponseCode | None = None,
                status: Status = Status.OK) -> None:
         self.write(self.encoder.tagged(tag, status, text, code))
+        self._failed = 0 if status is Status.OK else self._failed + 1
 
     async def flush(self) -> None:
         await self.conn.drain()
@@ -274,6 +277,25 @@ class ImapSession:
             raise CloseSession
 
     async def execute(self, command: Command) -> None:
+        self._check_progress()
+        await self._execute(command)
+
+    def _check_progress(self) -> None:
+        """Commands that get nowhere end the session (issue 21 "without progress"): before
+        a login, more than ``max_commands_before_login``; after, ``max_failed_commands``
+        refusals (NO or BAD) in a row."""
+        if isinstance(self.state, NotAuthenticated):
+            self._before_login += 1
+            if self._before_login > self.settings.max_commands_before_login:
+                self.untagged("Too many commands without logging in", status=Status.BYE)
+                self.log.info("closing: %d commands before a login", self._before_login - 1)
+                raise CloseSession
+        elif self._failed >= self.settings.max_failed_commands:
+            self.untagged("Too many failed commands", status=Status.BYE)
+            self.log.info("closing: %d failed commands in a row", self._failed)
+            raise CloseSession
+
+    async def _execute(self, command: Command) -> None:
         if not allowed(self.state, command):
             self.tagged(command.tag, f"{command.name} is not allowed now", status=Status.BAD)
             self.count_error()
