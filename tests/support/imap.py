@@ -62,6 +62,17 @@ tls = "none"
 """
 
 
+class Records(logging.Handler):
+    """The server's log records, for tests that look at what it logged."""
+
+    def __init__(self) -> None:
+        super().__init__(level=1)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class ImapEnv:
     def __init__(self, tmp_path: Path, extra: str = "") -> None:
         self.tmp = tmp_path
@@ -73,9 +84,17 @@ class ImapEnv:
         self.store: Store
         self.server: Server
         self.accounts: AccountService
+        self.log = Records()
+        self.stopped = False
+
+    @property
+    def records(self) -> list[logging.LogRecord]:
+        return list(self.log.records)
 
     def start(self) -> None:
-        logging.getLogger("mailward").setLevel(logging.DEBUG)
+        logger = logging.getLogger("mailward")
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self.log)
         self.thread.start()
         self.run(self._start())
 
@@ -98,7 +117,7 @@ class ImapEnv:
 
     def stop(self) -> None:
         try:
-            if hasattr(self, "server"):
+            if hasattr(self, "server") and not self.stopped:
                 self.run(self.server.stop(grace=2))
             if hasattr(self, "store"):
                 self.run(self.store.close())
@@ -106,6 +125,7 @@ class ImapEnv:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+            logging.getLogger("mailward").removeHandler(self.log)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

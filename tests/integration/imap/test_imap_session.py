@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import logging
 import re
 import socket
 import time
@@ -316,3 +317,21 @@ def test_commands_that_get_nowhere_end_the_session(env: ImapEnv) -> None:
     assert line == b"* BYE Too many failed commands\r\n"
     assert sum(b"NONEXISTENT" in r for r in replies) == 50
     client.shutdown()
+
+
+def test_a_server_stopping_says_bye_to_an_idle_session(tmp_path: Path) -> None:
+    own = ImapEnv(tmp_path)
+    own.start()
+    try:
+        client = own.login()
+        ok(client.select("INBOX"))
+        tag = client._new_tag()
+        client.send(tag + b" IDLE\r\n")
+        assert client.readline().startswith(b"+ ")
+        own.run(own.server.stop(grace=1))
+        own.stopped = True
+        assert client.readline() == b"* BYE [UNAVAILABLE] Server shutting down\r\n"
+        assert not [r for r in own.records if r.levelno >= logging.ERROR]  # no traceback
+        client.shutdown()
+    finally:
+        own.stop()

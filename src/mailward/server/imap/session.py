@@ -39,7 +39,13 @@ from mailward.protocols.imap.state import (
     may_send_expunge,
     needs_write_access,
 )
-from mailward.server.connection import Connection, ConnectionLog
+from mailward.server.connection import (
+    Connection,
+    ConnectionLog,
+    IdleTimeout,
+    ServerStopping,
+    TlsHandshakeFailed,
+)
 from mailward.server.imap.view import Exists, Expunged, FlagsChanged, MailboxView, Update, Vanished
 from mailward.server.login import SessionLogin
 from mailward.server.services import Services
@@ -313,8 +319,8 @@ class ImapSession:
             self.tagged(command.tag, failed.text, failed.code, failed.status)
             if failed.status is Status.BAD:
                 self.count_error()
-        except (CloseSession, asyncio.CancelledError):
-            raise
+        except (CloseSession, IdleTimeout, ServerStopping, TlsHandshakeFailed, ConnectionError):
+            raise  # the connection's end, not the command's: the listener says goodbye
         except StoreFull:
             self.tagged(command.tag, "The mail store is full", codes.OVERQUOTA, Status.NO)
         except StoreUnavailable:
