@@ -113,11 +113,21 @@ def _v3(dialect: str) -> list[str]:
     return [f"ALTER TABLE login_counters ADD COLUMN next_slot {real} NOT NULL DEFAULT 0"]
 
 
+def _v5(dialect: str) -> list[str]:
+    _, big, real = _types(dialect)
+    # one holder per mailbox at a time, across nodes (POP3's maildrop lock, RFC 1939 8);
+    # see mailward.store.sql.leases
+    return [f"""CREATE TABLE mailbox_leases (
+        mailbox_id {big} PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+        holder TEXT NOT NULL, expires {real} NOT NULL, acquired {real} NOT NULL)"""]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
               "bounded expunged", _v2("sqlite"), _v2("postgres")),
     Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
+    Migration(5, "mailbox leases (POP3 maildrop locks)", _v5("sqlite"), _v5("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -140,6 +150,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app_passwords", ("id", "account_id", "label", "credentials", "created")),
     ("client_certificates", ("fingerprint", "account_id", "label", "created")),
     ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until", "next_slot")),
+    ("mailbox_leases", ("mailbox_id", "holder", "expires", "acquired")),
 )
 IDENTITY_TABLES = ("accounts", "mailboxes", "blobs", "queue", "domains", "app_passwords")
 # Tables without a generated id that a store in use may hold rows of (accounts own the rest).

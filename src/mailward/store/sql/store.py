@@ -32,6 +32,7 @@ from mailward.store.interface import (
     ExpungeResult,
     FlagOp,
     FlagsResult,
+    LeaseOutcome,
     LoginCounter,
     Mailbox,
     MailboxStatus,
@@ -48,6 +49,7 @@ from mailward.store.interface import (
 )
 from mailward.store.search import Criterion, SearchResult
 from mailward.store.sql import directory as d
+from mailward.store.sql import leases as lease_ops
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
@@ -392,6 +394,18 @@ class SqlStore(abc.ABC):
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(lambda: msg.changes_since(mailbox_id, modseq), large=True)
+
+    # --- leases (POP3 maildrop locks) ------------------------------------------------
+
+    async def acquire_lease(self, mailbox_id: int, holder: str, seconds: float, *,
+                            not_within: float = 0.0) -> LeaseOutcome:
+        return await self._write(lambda ctx: lease_ops.acquire(ctx, mailbox_id, holder, seconds, not_within))
+
+    async def renew_lease(self, mailbox_id: int, holder: str, seconds: float) -> bool:
+        return await self._write(lambda ctx: lease_ops.renew(ctx, mailbox_id, holder, seconds))
+
+    async def release_lease(self, mailbox_id: int, holder: str) -> bool:
+        return await self._write(lambda ctx: lease_ops.release(mailbox_id, holder))
 
     # --- copying between stores (mailward store copy) -------------------------------
 
