@@ -7,9 +7,11 @@ admin commands) knows the same protocols.
 
 from __future__ import annotations
 
+from mailward.server.pop3 import register as register_pop3
 from mailward.server.smtp import register as register_smtp
 
 
 def register_all() -> None:
     """Register every built-in protocol; calling it again changes nothing."""
     register_smtp()
+    register_pop3()

@@ -88,3 +88,7 @@ def message_follows(size: int) -> Reply:
 def maildrop_status(count: int, size: int) -> Reply:
     """After a login and RSET (RFC 1939 7 examples): what the maildrop holds now."""
     return Reply(True, f"Maildrop has {count} messages ({size} octets)")
+
+
+TOP_FOLLOWS = Reply(True, "Top of message follows")
+MESSAGE_GONE = Reply(False, "Message was removed by another session")
