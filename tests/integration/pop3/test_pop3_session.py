@@ -249,3 +249,22 @@ def assert_eventually(check: object, timeout: float = 10) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def test_store_failures_are_temporary_errors_without_their_text(env: Pop3Env) -> None:
+    env.deliver(ALICE, [make_message(1), make_message(2)])
+    with env.pop3s() as client:
+        login(client)
+        client.dele(2)
+        env.run(env.store.close())  # every store call fails from now on
+        with pytest.raises(poplib.error_proto, match=r"^b'-ERR \[SYS/TEMP\] Temporary failure, try again later'$"):
+            client.retr(1)
+        assert client.noop() == b"+OK"  # the session goes on
+        with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\] Could not remove the deleted messages"):
+            client.quit()
+    with env.pop3s() as client:
+        client.user(ALICE)
+        with pytest.raises(poplib.error_proto, match=r"^b'-ERR \[SYS/TEMP\] Temporary failure, try again later'$"):
+            client.pass_(PASSWORDS[ALICE])
+    log = env.records.text()
+    assert "POP3: reading message 1 failed" in log and "POP3: removing 1 deleted message(s) failed" in log

@@ -88,7 +88,7 @@ class MaildropLock:
                 self.log.warning("POP3: the maildrop lock was lost; closing the connection")
                 conn.close()
 
-    async def retrieve(self, conn: Connection, index: int, lines: int | None) -> AsyncIterator[bytes | Reply]:
+    async def retrieve(self, index: int, lines: int | None) -> AsyncIterator[bytes | Reply]:
         """RETR or TOP: the reply first, then the bytes to send (RFC 1939 7). The first chunk
         is read before the reply, so that a message expunged meanwhile (through IMAP) gets
         ``-ERR``; a failure after the reply raises (the response cannot be ended cleanly)."""

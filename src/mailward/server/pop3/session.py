@@ -41,6 +41,7 @@ from mailward.store.interface import Account
 log = logging.getLogger("mailward.pop3")
 
 READ_SIZE = 64 * 1024
+_WRITE_BATCH = 64 * 1024
 
 
 class Pop3Session:
@@ -158,21 +159,33 @@ class Pop3Session:
     async def _retrieve(self, event: Retrieve) -> None:
         lock = self.lock
         assert lock is not None
-        replied = False
+        self._send_pending()  # the replies before this one
+        out: list[bytes] = []  # one write (one TLS record) per 64 KiB, not one per piece
+        buffered = 0
+        replied = written = False
         try:
-            async for part in lock.retrieve(self.conn, event.index, event.lines):
+            async for part in lock.retrieve(event.index, event.lines):
                 if isinstance(part, Reply):
                     self.core.answer(part)
-                    self._send_pending()
+                    out.append(self.core.data_to_send())
                     replied = True
-                else:
-                    self.conn.write(part)
+                    continue
+                out.append(part)
+                buffered += len(part)
+                if buffered >= _WRITE_BATCH:
+                    self.conn.write(b"".join(out))
+                    out, buffered, written = [], 0, True
                     await self.conn.drain()
         except Exception:
-            if replied:  # the response has begun: it cannot be ended with -ERR
+            if written:  # the response has begun: it cannot be ended with -ERR
                 raise
             self.log.exception("POP3: reading message %d failed", event.index + 1)
-            self.core.answer(R.TEMPORARY)
+            if replied:  # its +OK was never sent: say -ERR instead
+                self.conn.write(R.TEMPORARY.render())
+            else:
+                self.core.answer(R.TEMPORARY)
+            return
+        self.conn.write(b"".join(out))
 
     async def _update(self, event: Update) -> Reply:
         lock = self.lock

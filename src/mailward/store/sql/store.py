@@ -61,6 +61,7 @@ from mailward.store.uidset import UidSet
 T = TypeVar("T")
 _SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
 _INLINE_WRITE = 1 << 20  # message bytes above this are written off the event loop
+_SMALL_READ = 16 * 1024  # ranged reads up to this are point lookups (SqlStore._read's large=False)
 
 
 class Staged:
@@ -353,7 +354,9 @@ class SqlStore(abc.ABC):
         while pos < end:
             seq, start = divmod(pos, CHUNK)
             want = min(CHUNK - start, end - pos)
-            chunk = await self._read(functools.partial(read_chunk, blob.id, seq, start, want), large=True)
+            # a small piece is a point lookup (a POP3 RETR of a short message): no thread hop
+            chunk = await self._read(functools.partial(read_chunk, blob.id, seq, start, want),
+                                     large=want > _SMALL_READ)
             if chunk is None or len(chunk) != want:
                 # Gone (expunged everywhere) before or while being read: never hand
                 # out a truncated message as if it were whole.
