@@ -79,6 +79,14 @@ address = "127.0.0.1:0"
 tls = "none"
 
 [[listener]]
+name = "pop3-short-lease"
+protocol = "pop3"
+address = "127.0.0.1:0"
+tls = "implicit"
+[listener.pop3]
+lease_seconds = 10
+
+[[listener]]
 name = "pop3-allow"
 protocol = "pop3"
 address = "127.0.0.1:0"
@@ -211,8 +219,8 @@ class Pop3Env:
             yield client
 
     @contextlib.contextmanager
-    def pop3s(self) -> Iterator[poplib.POP3_SSL]:
-        client = poplib.POP3_SSL("localhost", self.port("pop3s"), timeout=30, context=self.tls_context())
+    def pop3s(self, listener: str = "pop3s") -> Iterator[poplib.POP3_SSL]:
+        client = poplib.POP3_SSL("localhost", self.port(listener), timeout=30, context=self.tls_context())
         try:
             yield client
         finally:

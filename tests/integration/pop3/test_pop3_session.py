@@ -268,3 +268,30 @@ def test_store_failures_are_temporary_errors_without_their_text(env: Pop3Env) ->
             client.pass_(PASSWORDS[ALICE])
     log = env.records.text()
     assert "POP3: reading message 1 failed" in log and "POP3: removing 1 deleted message(s) failed" in log
+
+
+def test_the_lock_is_renewed_while_the_session_lives(env: Pop3Env) -> None:
+    """A 10 s lease, renewed every third of it: 15 s on, a session that sent nothing
+    since its login still holds it, and QUIT still deletes."""
+    import time
+
+    env.deliver(ALICE, [make_message(1)])
+
+    async def mailbox_id() -> int:
+        account = await env.accounts.user(ALICE)
+        box = await env.store.get_mailbox(account.id, INBOX)
+        assert box is not None
+        return box.id
+
+    box = env.run(mailbox_id())
+    with env.pop3s("pop3-short-lease") as client:
+        login(client)
+        client.dele(1)
+        started = time.monotonic()
+        while time.monotonic() - started < 15:  # past the first lease's end, polled
+            outcome = env.run(env.store.acquire_lease(box, "another-node", 10))
+            assert outcome.name == "HELD", f"lost after {time.monotonic() - started:.1f} s"
+            time.sleep(0.5)
+        assert client.quit() == b"+OK Bye"
+    assert env.inbox(ALICE) == []
+    assert env.run(env.store.acquire_lease(box, "another-node", 10)).name == "ACQUIRED"  # released at QUIT
