@@ -17,7 +17,7 @@ import logging
 
 from mailward.config.pop3 import Pop3Settings
 from mailward.protocols.pop3 import replies as R
-from mailward.protocols.pop3.core import Facts, Limits, Pop3Core
+from mailward.protocols.pop3.core import Facts, Limits, Mode, Pop3Core
 from mailward.protocols.pop3.events import (
     NEED_DATA,
     AuthCancelled,
@@ -35,6 +35,7 @@ from mailward.protocols.pop3.replies import Reply
 from mailward.server.connection import Connection, ConnectionLog
 from mailward.server.pop3.auth import Pop3Login
 from mailward.server.pop3.maildrop import MaildropLock
+from mailward.server.pop3.transcript import Transcript
 from mailward.server.services import Services
 from mailward.store.interface import Account
 
@@ -52,6 +53,7 @@ class Pop3Session:
         self.log = ConnectionLog(log, {"conn": conn.id})
         self.auth = Pop3Login(conn, services.auth, self.log)
         self.lock: MaildropLock | None = None
+        self.transcript = Transcript(self.log)
         settings = self.settings
         limits = Limits(max_errors=settings.max_errors, max_auth_failures=settings.max_auth_failures,
                         max_commands=settings.max_commands)
@@ -94,6 +96,7 @@ class Pop3Session:
                 data = await self.conn.read(READ_SIZE, timeout=self.settings.idle_timeout)
                 if not data:
                     return  # the client closed the connection (nothing is deleted)
+                self.transcript.received(data, in_auth=core.mode is Mode.AUTH)
                 core.receive_data(data)
             elif isinstance(event, Close):
                 self._send_pending()
@@ -109,6 +112,7 @@ class Pop3Session:
     def _send_pending(self) -> None:
         out = self.core.data_to_send()
         if out:
+            self.transcript.sent(out)
             self.conn.write(out)
 
     async def _start_tls(self) -> None:
@@ -167,7 +171,9 @@ class Pop3Session:
             async for part in lock.retrieve(event.index, event.lines):
                 if isinstance(part, Reply):
                     self.core.answer(part)
-                    out.append(self.core.data_to_send())
+                    status = self.core.data_to_send()
+                    self.transcript.sent(status)  # the status line only, never the message
+                    out.append(status)
                     replied = True
                     continue
                 out.append(part)
@@ -188,13 +194,16 @@ class Pop3Session:
         self.conn.write(b"".join(out))
 
     async def _update(self, event: Update) -> Reply:
+        """RFC 1939 6: remove the messages marked deleted, then release the lock; the lock
+        goes before the reply, so that the client's next session finds the maildrop free."""
         lock = self.lock
         assert lock is not None
         try:
             reply = await lock.update(event.uids)
         except Exception:
             self.log.exception("POP3: removing %d deleted message(s) failed", len(event.uids))
-            return R.UPDATE_FAILED
+            reply = R.UPDATE_FAILED
+        await lock.release()
         if event.uids and reply.ok:
             self.log.info("POP3: removed %d message(s) at QUIT", len(event.uids))
         return reply
