@@ -18,6 +18,8 @@ wait for each other, then each RETRs every message of its maildrop (keep mode, o
 command at a time, as most clients do) and QUITs. The clock runs from the first
 client's first RETR to the last client's last byte, so logins (argon2) are left out and
 what is measured is the download. Each round checks that every message arrived whole.
+Beside the rates, the CPU time each server's processes used per message (from
+``/proc``: unlike the rates, it does not depend on what else runs on the machine).
 Rounds alternate the servers, the order rotated each round; the script prints medians,
 min-max, the paired ratio mailward/Dovecot, and the load average before and after.
 
@@ -28,6 +30,7 @@ min-max, the paired ratio mailward/Dovecot, and the load average before and afte
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import poplib
@@ -251,6 +254,23 @@ mail_max_userip_connections = 10000
                 self.proc.wait()
 
 
+# --- CPU time of a server ------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process tree: each live process's own, plus what its reaped children
+    used (Dovecot's pop3 processes end with their session); 0 for a process gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
 # --- the clients ---------------------------------------------------------------------------
 
 
@@ -333,10 +353,20 @@ def _client_proc(port: int, tls: bool, accounts: list[str], barrier: Barrier, re
         thread.join()
 
 
-def download(port: int, tls: bool, accounts: list[str], procs: int) -> tuple[float, int, int]:
-    """One round: (seconds, messages, octets) of every client's RETRs."""
+def _sample_cpu(pid: int, into: Any) -> None:
+    into.value = cpu_seconds(pid)
+
+
+def download(
+    port: int, tls: bool, accounts: list[str], procs: int, server_pid: int,
+) -> tuple[float, int, int, float]:
+    """One round: (seconds, messages, octets) of every client's RETRs, and the server's CPU
+    seconds from when every client had logged in to when the last one was done."""
     procs = max(1, min(procs, len(accounts)))
-    barrier = multiprocessing.Barrier(len(accounts))
+    at_start: Any = multiprocessing.Value("d", 0.0)
+    # the last client to arrive takes the sample, before any of them sends RETR
+    barrier = multiprocessing.Barrier(len(accounts),
+                                      action=functools.partial(_sample_cpu, server_pid, at_start))
     results: Any = multiprocessing.Queue()
     shares = [accounts[i::procs] for i in range(procs)]
     workers = [multiprocessing.Process(target=_client_proc, args=(port, tls, share, barrier, results))
@@ -344,6 +374,7 @@ def download(port: int, tls: bool, accounts: list[str], procs: int) -> tuple[flo
     for w in workers:
         w.start()
     got = [results.get(timeout=1800) for _ in accounts]
+    cpu = cpu_seconds(server_pid) - at_start.value
     for w in workers:
         w.join(60)
     failed = [g for g in got if isinstance(g, str)]
@@ -351,7 +382,7 @@ def download(port: int, tls: bool, accounts: list[str], procs: int) -> tuple[flo
         raise SystemExit("POP3 clients failed:\n" + "\n".join(failed[:5]))
     started = min(g[0] for g in got)
     ended = max(g[1] for g in got)
-    return ended - started, sum(g[2] for g in got), sum(g[3] for g in got)
+    return ended - started, sum(g[2] for g in got), sum(g[3] for g in got), cpu
 
 
 def read_back(port: int, tls: bool, user: str) -> list[bytes]:
@@ -393,16 +424,21 @@ def setup(
     dovecot.start()
 
 
-def report(size: int, rates: dict[str, list[tuple[float, float]]], messages: int) -> None:
+def report(size: int, rates: dict[str, list[tuple[float, float, float]]], messages: int) -> None:
     for name, values in rates.items():
-        per_s = [m for m, _ in values]
-        mb_s = [b for _, b in values]
+        per_s = [v[0] for v in values]
+        mb_s = [v[1] for v in values]
+        cpu = [v[2] for v in values]
         print(f"{size:>6} B  {name:<8} median {statistics.median(per_s):7.0f} msg/s "
               f"(min {min(per_s):.0f}, max {max(per_s):.0f})  {statistics.median(mb_s):7.1f} MB/s "
-              f"(min {min(mb_s):.1f}, max {max(mb_s):.1f})  [{messages} messages]", flush=True)
+              f"(min {min(mb_s):.1f}, max {max(mb_s):.1f})  server CPU {statistics.median(cpu):.3f} ms/msg "
+              f"(min {min(cpu):.3f}, max {max(cpu):.3f})  [{messages} messages]", flush=True)
     ratio = [a[0] / b[0] for a, b in zip(rates["mailward"], rates["dovecot"], strict=True)]
+    cpu_ratio = [b[2] / a[2] for a, b in zip(rates["mailward"], rates["dovecot"], strict=True) if a[2] > 0]
     print(f"{size:>6} B  paired ratio mailward/dovecot: median {statistics.median(ratio):.2f} "
-          f"(min {min(ratio):.2f}, max {max(ratio):.2f})", flush=True)
+          f"(min {min(ratio):.2f}, max {max(ratio):.2f}); Dovecot's CPU per message over mailward's: "
+          f"median {statistics.median(cpu_ratio):.2f} (min {min(cpu_ratio):.2f}, max {max(cpu_ratio):.2f})",
+          flush=True)
 
 
 def main() -> None:
@@ -441,18 +477,21 @@ def main() -> None:
         for size in sizes:
             accounts = users(size, args.clients)
             for server in servers:  # a pass each first: Dovecot builds its index, caches warm
-                download(server.port, tls, accounts, args.client_procs)
-            rates: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
+                assert server.proc is not None
+                download(server.port, tls, accounts, args.client_procs, server.proc.pid)
+            rates: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in servers}
             expected: int | None = None
             for r in range(args.rounds):
                 for server in servers[r % 2:] + servers[:r % 2]:
-                    seconds, count, octets = download(server.port, tls, accounts, args.client_procs)
+                    assert server.proc is not None
+                    seconds, count, octets, cpu = download(server.port, tls, accounts, args.client_procs,
+                                                           server.proc.pid)
                     if count != (args.messages // args.clients) * args.clients:
                         raise SystemExit(f"{server.name}: {count} messages downloaded")
                     if expected is not None and octets != expected:
                         raise SystemExit(f"{server.name}: {octets} octets, the other server sent {expected}")
                     expected = octets
-                    rates[server.name].append((count / seconds, octets / seconds / 1e6))
+                    rates[server.name].append((count / seconds, octets / seconds / 1e6, cpu / count * 1e3))
             report(size, rates, (args.messages // args.clients) * args.clients)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
