@@ -295,3 +295,36 @@ def test_the_lock_is_renewed_while_the_session_lives(env: Pop3Env) -> None:
         assert client.quit() == b"+OK Bye"
     assert env.inbox(ALICE) == []
     assert env.run(env.store.acquire_lease(box, "another-node", 10)).name == "ACQUIRED"  # released at QUIT
+
+
+def test_a_lost_lock_ends_the_session_and_deletes_nothing(env: Pop3Env) -> None:
+    """Another node took the maildrop (the session's lease was given away behind its back,
+    as when its own expired while it was stalled): the next renewal finds it gone, the
+    connection closes, and the session's deletions are not applied."""
+    import sqlite3
+    import time
+
+    env.deliver(ALICE, [make_message(1)])
+    stored = env.inbox(ALICE)
+
+    async def mailbox_id() -> int:
+        account = await env.accounts.user(ALICE)
+        box = await env.store.get_mailbox(account.id, INBOX)
+        assert box is not None
+        return box.id
+
+    box = env.run(mailbox_id())
+    with env.pop3s("pop3-short-lease") as client:
+        login(client)
+        client.dele(1)
+        with sqlite3.connect(f"file:{env.tmp / 'store' / 'store.sqlite3'}?mode=ro", uri=True) as db:
+            (holder,) = db.execute("SELECT holder FROM mailbox_leases WHERE mailbox_id = ?", (box,)).fetchone()
+        assert env.run(env.store.release_lease(box, holder))
+        assert env.run(env.store.acquire_lease(box, "another-node", 60)).name == "ACQUIRED"
+        env.wait_for_log(r"POP3: the maildrop lock was lost; closing the connection")
+        deadline = time.monotonic() + 10
+        with pytest.raises((poplib.error_proto, OSError)):
+            while time.monotonic() < deadline:  # the close reaches the client
+                client.noop()
+                time.sleep(0.05)
+    assert env.inbox(ALICE) == stored
