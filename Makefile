@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 # Debian packages the tests use: a PostgreSQL server for the store tests, OpenSSL's
 # s_client for TLS handshakes, swaks, mutt and msmtp as real SMTP clients, setpriv for non-root runs
-DEBS := postgresql openssl swaks util-linux mutt msmtp
+DEBS := postgresql openssl swaks util-linux mutt msmtp fetchmail getmail6 dovecot-pop3d
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: serve test lint typecheck debs clean

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 from mailward.config.auth import AuthSettings
 from mailward.config.imap import ImapSettings
 from mailward.config.limits import LimitsSettings
+from mailward.config.pop3 import Pop3Settings
 from mailward.config.schema import PathStr, positive, setting
 from mailward.config.secrets import SecretsSettings
 from mailward.config.smtp import SmtpSettings
@@ -235,6 +236,7 @@ class Config:
         SmtpSettings(), "Message and session limits of every SMTP listener (mx and submission)."
     )
     imap: ImapSettings = setting(ImapSettings(), "Limits and timeouts of every IMAP listener.")
+    pop3: Pop3Settings = setting(Pop3Settings(), "Session limits and policy of every POP3 listener.")
     listener: tuple[ListenerSettings, ...] = setting((), "The listeners.", sample=False)
     listener_index: tuple[int, ...] = field(
         default=(), metadata={"internal": True, "doc": "Where each listener is among the file's "

@@ -25,7 +25,8 @@ log = logging.getLogger("mailward.server")
 
 # global settings a reload applies without a restart; the inherited sections
 # (tls, limits, plaintext_login) reach the listeners through their own settings
-_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp", "auth"})
+_LIVE_GLOBALS = frozenset({"log_level", "shutdown_grace", "tls", "limits", "plaintext_login", "smtp", "auth",
+                           "pop3"})
 _LIVE_LISTENER_FIELDS = frozenset({"limits", "plaintext_login", "tls_options", "protocol_settings"})
 
 

@@ -8,6 +8,7 @@ admin commands) knows the same protocols.
 from __future__ import annotations
 
 from mailward.server.imap import register as register_imap
+from mailward.server.pop3 import register as register_pop3
 from mailward.server.smtp import register as register_smtp
 
 
@@ -15,3 +16,4 @@ def register_all() -> None:
     """Register every built-in protocol; calling it again changes nothing."""
     register_smtp()
     register_imap()
+    register_pop3()

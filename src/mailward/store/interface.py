@@ -86,6 +86,14 @@ class FlagOp(enum.Enum):
     REMOVE = "remove"
 
 
+class LeaseOutcome(enum.Enum):
+    """What :meth:`MailStore.acquire_lease` did."""
+
+    ACQUIRED = "acquired"  # the caller holds the lease now
+    HELD = "held"  # another holder has it and it has not expired
+    TOO_SOON = "too soon"  # free, but taken less than ``not_within`` seconds ago
+
+
 class ChangeKind(enum.Enum):
     NEW = "new"
     FLAGS = "flags"
@@ -447,6 +455,23 @@ class MailStore(Protocol):
     ) -> ExpungeResult: ...
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
+
+    async def acquire_lease(
+        self, mailbox_id: int, holder: str, seconds: float, *, not_within: float = 0.0
+    ) -> LeaseOutcome:
+        """Take the mailbox's lease for ``seconds`` (POP3's maildrop lock): one holder at a
+        time across every process and node; an expired lease is free. ``not_within``: refuse
+        with TOO_SOON if it was last taken less than this long ago (RFC 2449 LOGIN-DELAY).
+        The holder taking it again renews it. :class:`NotFound` when there is no such mailbox."""
+        ...
+
+    async def renew_lease(self, mailbox_id: int, holder: str, seconds: float) -> bool:
+        """Extend the lease to ``seconds`` from now; False when ``holder`` lost it."""
+        ...
+
+    async def release_lease(self, mailbox_id: int, holder: str) -> bool:
+        """Give the lease up; False when ``holder`` no longer had it."""
+        ...
 
     def subscribe(self, mailbox_id: int, modseq: int = 0) -> Subscription:
         """The mailbox's change events from when the subscription is entered. ``modseq``:

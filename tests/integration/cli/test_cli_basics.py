@@ -48,8 +48,8 @@ def test_init_modes_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     any_free_port(target / "mailward.toml")
     check = mailward("config", "check", "-c", str(target / "mailward.toml"), umask=umask)
     assert check.returncode == 0, check.stderr
-    # the three SMTP listeners and the test protocol's
-    assert check.stdout == f"{NATIVE}\n{target / 'mailward.toml'}: ok (4 listeners)\n"
+    # the three SMTP listeners, the two POP3 ones and the test protocol's
+    assert check.stdout == f"{NATIVE}\n{target / 'mailward.toml'}: ok (8 listeners)\n"
 
 
 def test_check_prints_the_native_features_or_refuses_what_needs_a_missing_one(

@@ -250,6 +250,14 @@ def test_init_and_serve_accept_mail_on_mx(tmp_path: Path) -> None:
         assert f'name = "{name}"\nprotocol = "smtp"\n' in text
         assert f'address = "0.0.0.0:{port}"\ntls = "{tls}"' in text
     assert "# max_message_size = 52428800" in text  # the [smtp] section is documented
+    for name, port, tls in (("pop3", 2110, "starttls"), ("pop3s", 2995, "implicit")):
+        assert f'name = "{name}"\nprotocol = "pop3"\n' in text
+        assert f'address = "0.0.0.0:{port}"\ntls = "{tls}"' in text
+    assert "# idle_timeout = 600.0" in text  # and the [pop3] section
+    for name, port, tls in (("imap", 2143, "starttls"), ("imaps", 2993, "implicit")):
+        assert f'name = "{name}"\nprotocol = "imap"\n' in text
+        assert f'address = "0.0.0.0:{port}"\ntls = "{tls}"' in text
+    assert "# max_connections_per_user = 20" in text  # and the [imap] section
     any_free_port(tmp_path / "mailward.toml")
     from support import lineproto
 

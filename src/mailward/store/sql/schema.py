@@ -167,6 +167,15 @@ def _v5(dialect: str) -> list[str]:
         sha256 TEXT NOT NULL, copy INTEGER NOT NULL, PRIMARY KEY (mailbox_id, sha256, copy))"""]
 
 
+def _v6(dialect: str) -> list[str]:
+    _, big, real = _types(dialect)
+    # one holder per mailbox at a time, across nodes (POP3's maildrop lock, RFC 1939 8);
+    # see mailward.store.sql.leases
+    return [f"""CREATE TABLE mailbox_leases (
+        mailbox_id {big} PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+        holder TEXT NOT NULL, expires {real} NOT NULL, acquired {real} NOT NULL)"""]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mail store: accounts, mailboxes, messages, blobs, queue", _v1("sqlite"), _v1("postgres")),
     Migration(2, "accounts, domains, aliases, app passwords, client certificates, login counters, "
@@ -174,6 +183,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "login counters: the next slot of an account", _v3("sqlite"), _v3("postgres")),
     Migration(4, "message structure and searchable text", _v4("sqlite"), _v4("postgres")),
     Migration(5, "imported messages (idempotent mailbox import)", _v5("sqlite"), _v5("postgres")),
+    Migration(6, "mailbox leases (POP3 maildrop locks)", _v6("sqlite"), _v6("postgres")),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -198,6 +208,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("client_certificates", ("fingerprint", "account_id", "label", "created")),
     ("login_counters", ("key", "failures", "streak", "last_failure", "blocked_until", "next_slot")),
     ("imported", ("mailbox_id", "sha256", "copy")),
+    ("mailbox_leases", ("mailbox_id", "holder", "expires", "acquired")),
 )
 IDENTITY_TABLES = ("accounts", "mailboxes", "blobs", "queue", "domains", "app_passwords")
 # Tables without a generated id that a store in use may hold rows of (accounts own the rest).

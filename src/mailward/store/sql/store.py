@@ -36,6 +36,7 @@ from mailward.store.interface import (
     FlagOp,
     FlagsResult,
     ImportKey,
+    LeaseOutcome,
     LoginCounter,
     Mailbox,
     MailboxStatus,
@@ -53,6 +54,7 @@ from mailward.store.interface import (
 from mailward.store.search import Criterion, SearchResult, needs_text
 from mailward.store.sql import directory as d
 from mailward.store.sql import imported as imp
+from mailward.store.sql import leases as lease_ops
 from mailward.store.sql import mailboxes as mb
 from mailward.store.sql import messages as msg
 from mailward.store.sql import queue as q
@@ -65,6 +67,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 _SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
 _INLINE_WRITE = 1 << 20  # message bytes above this are written off the event loop
+_SMALL_READ = 16 * 1024  # ranged reads up to this are point lookups (SqlStore._read's large=False)
 
 
 class Staged:
@@ -488,7 +491,9 @@ class SqlStore(abc.ABC):
         while pos < end:
             seq, start = divmod(pos, CHUNK)
             want = min(CHUNK - start, end - pos)
-            chunk = await self._read(functools.partial(read_chunk, blob.id, seq, start, want), large=True)
+            # a small piece is a point lookup (a POP3 RETR of a short message): no thread hop
+            chunk = await self._read(functools.partial(read_chunk, blob.id, seq, start, want),
+                                     large=want > _SMALL_READ)
             if chunk is None or len(chunk) != want:
                 # Gone (expunged everywhere) before or while being read: never hand
                 # out a truncated message as if it were whole.
@@ -529,6 +534,18 @@ class SqlStore(abc.ABC):
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(lambda: msg.changes_since(mailbox_id, modseq), large=True)
+
+    # --- leases (POP3 maildrop locks) ------------------------------------------------
+
+    async def acquire_lease(self, mailbox_id: int, holder: str, seconds: float, *,
+                            not_within: float = 0.0) -> LeaseOutcome:
+        return await self._write(lambda ctx: lease_ops.acquire(ctx, mailbox_id, holder, seconds, not_within))
+
+    async def renew_lease(self, mailbox_id: int, holder: str, seconds: float) -> bool:
+        return await self._write(lambda ctx: lease_ops.renew(ctx, mailbox_id, holder, seconds))
+
+    async def release_lease(self, mailbox_id: int, holder: str) -> bool:
+        return await self._write(lambda ctx: lease_ops.release(mailbox_id, holder))
 
     # --- copying between stores (mailward store copy) -------------------------------
 
