@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 # Debian packages the tests use: a PostgreSQL server for the store tests, OpenSSL's
-# s_client for TLS handshakes, swaks, mutt and msmtp as real SMTP clients, setpriv for non-root runs
-DEBS := postgresql openssl swaks util-linux mutt msmtp
+# s_client for TLS handshakes, swaks, mutt and msmtp as real SMTP clients, setpriv for non-root runs,
+# isync (mbsync) and offlineimap as real IMAP clients
+DEBS := postgresql openssl swaks util-linux mutt msmtp isync offlineimap
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: serve test lint typecheck debs clean
