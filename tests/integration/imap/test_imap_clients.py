@@ -329,3 +329,27 @@ def hand_written(corpus: dict[str, bytes]) -> dict[str, bytes]:
                   % (len(carol), *[b'(("Carol" NIL "carol" "example.com"))'] * 3, lines(carol),
                      len(dave), *[b'(("Dave" NIL "dave" "example.com"))'] * 3, lines(dave)),
     }
+
+
+def test_imapclient_over_starttls_with_utf8_names_and_search(env: ImapEnv) -> None:
+    env.deliver(ALICE, message("greetings", "Grüße aus Köln"))
+    client = IMAPClient("localhost", env.port("imap"), ssl=False, timeout=10)
+    try:
+        assert client.has_capability("STARTTLS") and client.has_capability("LOGINDISABLED")
+        client.starttls(env.tls_context())
+        client.login(ALICE, PASSWORDS[ALICE])
+        assert client.enable("UTF8=ACCEPT") == [b"UTF8=ACCEPT"]  # RFC 6855: names in UTF-8 now
+        client.create_folder("Reçus/Été")
+        assert ((b"\\HasNoChildren",), b"/", "Reçus/Été") in client.list_folders()
+        client.select_folder("INBOX")
+        assert client.search(["TEXT", "Köln"], charset="UTF-8") == [1]  # a literal in UTF-8
+        assert client.search(["BODY", "KÖLN"], charset="UTF-8") == [1]  # any case
+        assert client.search(["BODY", "Grüße aus Berlin"], charset="UTF-8") == []
+        client.move([1], "Reçus/Été")
+        assert client.folder_status("Reçus/Été", [b"MESSAGES"]) == {b"MESSAGES": 1}
+        selected = client.select_folder("Reçus/Été", readonly=True)
+        assert selected[b"EXISTS"] == 1 and selected[b"READ-ONLY"] == [b""]
+        body = client.fetch([1], ["BODY.PEEK[TEXT]"])[1][b"BODY[TEXT]"]
+        assert body == "Grüße aus Köln\r\n".encode()
+    finally:
+        client.logout()
