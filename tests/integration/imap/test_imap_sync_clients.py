@@ -1,6 +1,7 @@
-"""Interop: the IMAP server with Debian's mbsync (isync) and offlineimap over real TLS,
-syncing both ways with a Maildir until both sides hold the same messages, byte for byte
-(as each client's own conventions say; issue 21, "Done when")."""
+"""Interop: the IMAP server with Debian's mbsync (isync), offlineimap and mutt over real
+TLS, moving mail both ways between the server and a Maildir until both sides hold the
+same messages, byte for byte as each client's own conventions say (issue 21, "Done
+when")."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ SYSTEM_FLAGS = frozenset(MAILDIR_FLAGS.values())  # mbsync 1.4 carries no keywor
 def mbsync(env: ImapEnv, tmp: Path) -> str:
     config = tmp / "mbsyncrc"
     if not config.exists():
-        (tmp / "Mail").mkdir()  # mbsync creates the folders, not the root
+        (tmp / "Mail").mkdir(exist_ok=True)  # mbsync creates the folders, not the root
         config.write_text(MBSYNCRC.format(port=env.port("imaps"), user=ALICE, password=PASSWORDS[ALICE],
                                           ca=env.ca.cert_path, maildir=tmp / "Mail"))
     done = subprocess.run(["mbsync", "-c", str(config), "-V", "-Dn", "sync"], check=False, capture_output=True,
@@ -341,3 +342,75 @@ def test_offlineimap_syncs_both_ways(env: ImapEnv, tmp_path: Path) -> None:
     assert maildir_state(maildir) == local
 
 
+
+
+# --- mutt (in batch mode, through script(1) for its terminal) -------------------------
+
+MUTTRC = """\
+set folder = "{tmp}"
+set ssl_ca_certificates_file = "{ca}"
+set ssl_force_tls = yes
+set imap_user = "{user}"
+set imap_pass = "{password}"
+set mbox_type = Maildir
+set confirmcreate = no
+set confirmappend = no
+set delete = yes
+set move = no
+set mark_old = no
+set quit = yes
+set wait_key = no
+set sort = mailbox-order
+set header_cache = ""
+set message_cachedir = ""
+"""
+
+
+def mutt(env: ImapEnv, tmp: Path, folder: str, keys: str) -> None:
+    """mutt on ``folder`` typing ``keys``; it needs a terminal, which script(1) gives it."""
+    config = tmp / "muttrc"
+    if not config.exists():
+        config.write_text(MUTTRC.format(tmp=tmp, ca=env.ca.cert_path, user=ALICE, password=PASSWORDS[ALICE]))
+        (tmp / "home").mkdir()
+    command = f"mutt -n -F {config} -f '{folder}' -e \"push '{keys}<quit>'\""
+    done = subprocess.run(["script", "-qec", command, "/dev/null"], check=False, capture_output=True,
+                          timeout=60, env={"HOME": str(tmp / "home"), "PATH": os.environ["PATH"], "TERM": "vt100"})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def mutt_copy(data: bytes) -> bytes:
+    """A message as mutt copies it (copy.c, CH_UPDATE_LEN): LF line ends, and the body's
+    Content-Length and Lines as the last fields of the header."""
+    head, _, body = lf(data).partition(b"\n\n")
+    return head + b"\nContent-Length: %d\nLines: %d\n\n" % (len(body), body.count(b"\n")) + body
+
+
+def test_mutt_copies_both_ways(env: ImapEnv, tmp_path: Path) -> None:
+    server_url = f"imaps://localhost:{env.port('imaps')}"
+    for n in range(3):
+        env.deliver(ALICE, message(f"m{n}", f"body {n}"))
+    imap = env.login()
+    try:
+        for data in all_messages().values():
+            ok(imap.append("INBOX", None, None, data))
+    finally:
+        imap.logout()
+    inbox = server_state(env)["INBOX"]
+
+    # down: every message copied into a local Maildir
+    local = tmp_path / "local"
+    mutt(env, tmp_path, f"{server_url}/INBOX", f"<tag-pattern>~A<enter><tag-prefix><copy-message>{local}<enter>")
+    files = [path.read_bytes() for path in sorted((local / "new").iterdir())]
+    assert sorted(files) == sorted(mutt_copy(data) for _, data in inbox.values())
+
+    # on the server: a flag set, a message deleted and expunged (mutt moves on to the next
+    # message after each)
+    mutt(env, tmp_path, f"{server_url}/INBOX", "<first-entry><flag-message><delete-message><sync-mailbox>")
+    after = server_state(env)["INBOX"]
+    assert sorted(after) == [uid for uid in inbox if uid != 2]
+    assert after[1][0] == {"\\Flagged"} and all(flags == frozenset() for flags, _ in list(after.values())[1:])
+
+    # up: the local copies into a new mailbox on the server
+    mutt(env, tmp_path, str(local), f"<tag-pattern>~A<enter><tag-prefix><copy-message>{server_url}/Uploaded<enter>")
+    uploaded = [data for _, data in server_state(env)["Uploaded"].values()]
+    assert sorted(uploaded) == sorted(crlf(data) for data in files)
