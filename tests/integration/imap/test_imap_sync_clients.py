@@ -238,6 +238,27 @@ def _subject(data: bytes) -> bytes:
 
 
 
+
+def test_mbsync_over_starttls_and_never_without_tls(env: ImapEnv, tmp_path: Path) -> None:
+    env.deliver(ALICE, message("by starttls"))
+    (tmp_path / "Mail").mkdir()
+    config = tmp_path / "mbsyncrc"
+    for ssl_type in ("STARTTLS", "None"):
+        config.write_text(MBSYNCRC.format(port=env.port("imap"), user=ALICE, password=PASSWORDS[ALICE],
+                                          ca=env.ca.cert_path, maildir=tmp_path / "Mail")
+                          .replace("SSLType IMAPS", f"SSLType {ssl_type}"))
+        done = subprocess.run(["mbsync", "-c", str(config), "-V", "-Dn", "sync"], check=False, capture_output=True,
+                              text=True, errors="replace", timeout=60,
+                              env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]})
+        transcript = done.stdout + done.stderr
+        if ssl_type == "STARTTLS":
+            assert done.returncode == 0, transcript
+            assert_in_step(server_state(env), maildir_state(tmp_path / "Mail"))
+        else:  # LOGINDISABLED and no mechanism offered: mbsync gives up, the password unsent
+            assert done.returncode != 0 and "LOGINDISABLED" in transcript
+            assert "LOGIN" not in transcript.replace("LOGINDISABLED", "") and "AUTHENTICATE" not in transcript
+            assert PASSWORDS[ALICE] not in transcript
+
 # --- offlineimap -----------------------------------------------------------------------
 
 OFFLINEIMAPRC = """\
