@@ -248,3 +248,17 @@ def test_namespace_id_enable_and_quota(env: ImapEnv) -> None:
         assert typ == "OK"
     finally:
         client.logout()
+
+
+def test_a_fetch_modifier_not_offered_is_refused_not_ignored(env: ImapEnv) -> None:
+    """RFC 4466 2.4: CHANGEDSINCE belongs to CONDSTORE, which is not offered; answering
+    as if it had not been sent would hand the client flags it did not ask for."""
+    env.deliver(ALICE, message("one"))
+    client = env.login()
+    try:
+        ok(client.select("INBOX"))
+        with pytest.raises(imaplib.IMAP4.error, match="CHANGEDSINCE"):
+            client._simple_command("FETCH", "1", "(FLAGS)", "(CHANGEDSINCE 1)")
+        assert ok(client.fetch("1", "(UID)")) == [b"1 (UID 1)"]  # the session goes on
+    finally:
+        client.logout()
