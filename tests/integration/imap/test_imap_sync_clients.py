@@ -239,6 +239,32 @@ def _subject(data: bytes) -> bytes:
 
 
 
+
+def test_mbsync_with_a_trash_on_the_server(env: ImapEnv, tmp_path: Path) -> None:
+    """mbsync's own recommendation (its manual, RECOMMENDATIONS): a Trash on the IMAP
+    side, left out of the patterns; a deletion is then UID MOVE to Trash and UID
+    EXPUNGE, and uploads carry their arrival date (APPEND with a date-time)."""
+    config = tmp_path / "mbsyncrc"
+    (tmp_path / "Mail").mkdir()
+    config.write_text(MBSYNCRC.format(port=env.port("imaps"), user=ALICE, password=PASSWORDS[ALICE],
+                                      ca=env.ca.cert_path, maildir=tmp_path / "Mail")
+                      .replace("IMAPStore remote\n", "IMAPStore remote\nTrash Trash\n")
+                      .replace("Patterns *", "Patterns * !Trash")
+                      .replace("SyncState *", "SyncState *\nCopyArrivalDate yes"))
+    seed(env)
+    before = server_state(env)
+    mbsync(env, tmp_path)
+    change_both_sides(env, tmp_path / "Mail")
+    transcript = mbsync(env, tmp_path)
+    assert re.search(r'UID MOVE \d+ "Trash"', transcript) and "UID EXPUNGE" in transcript
+    after = server_state(env)
+    deleted = next(data for _, data in before["INBOX"].values() if _subject(data) == b"sync 1")
+    assert [data for _, data in after["Trash"].values()] == [deleted]
+    assert re.search(r'APPEND "INBOX" "\d\d-\w{3}-\d{4} [\d:]{8} [+-]\d{4}" \{', transcript)
+    assert "Trash" not in maildir_state(tmp_path / "Mail")
+    mbsync(env, tmp_path)
+    assert server_state(env) == after
+
 def test_mbsync_over_starttls_and_never_without_tls(env: ImapEnv, tmp_path: Path) -> None:
     env.deliver(ALICE, message("by starttls"))
     (tmp_path / "Mail").mkdir()
