@@ -9,10 +9,13 @@ import email.parser
 import email.policy
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from support.imap import PASSWORDS, ImapEnv, Mailboxes, message
 from support.mime_corpus import all_messages
@@ -24,6 +27,11 @@ def ok(result: tuple[str, list[Any]]) -> list[Any]:
     status, data = result
     assert status == "OK", (status, data)
     return data
+
+def need(program: str) -> None:
+    if shutil.which(program) is None:
+        pytest.fail(f"{program} is not installed: `make debs` installs it (Makefile DEBS)")
+
 
 def server_state(env: ImapEnv) -> Mailboxes:
     return env.mailboxes(ALICE)
@@ -65,6 +73,7 @@ SYSTEM_FLAGS = frozenset(MAILDIR_FLAGS.values())  # mbsync 1.4 carries no keywor
 
 
 def mbsync(env: ImapEnv, tmp: Path) -> str:
+    need("mbsync")
     config = tmp / "mbsyncrc"
     if not config.exists():
         (tmp / "Mail").mkdir(exist_ok=True)  # mbsync creates the folders, not the root
@@ -266,6 +275,7 @@ def test_mbsync_with_a_trash_on_the_server(env: ImapEnv, tmp_path: Path) -> None
     assert server_state(env) == after
 
 def test_mbsync_over_starttls_and_never_without_tls(env: ImapEnv, tmp_path: Path) -> None:
+    need("mbsync")
     env.deliver(ALICE, message("by starttls"))
     (tmp_path / "Mail").mkdir()
     config = tmp_path / "mbsyncrc"
@@ -314,6 +324,7 @@ sslcacertfile = {ca}
 
 
 def offlineimap(env: ImapEnv, tmp: Path) -> str:
+    need("offlineimap")
     config = tmp / "offlineimaprc"
     if not config.exists():
         config.write_text(OFFLINEIMAPRC.format(tmp=tmp, port=env.port("imaps"), user=ALICE,
@@ -415,6 +426,8 @@ set message_cachedir = ""
 
 def mutt(env: ImapEnv, tmp: Path, folder: str, keys: str) -> None:
     """mutt on ``folder`` typing ``keys``; it needs a terminal, which script(1) gives it."""
+    need("mutt")
+    need("script")
     config = tmp / "muttrc"
     if not config.exists():
         config.write_text(MUTTRC.format(tmp=tmp, ca=env.ca.cert_path, user=ALICE, password=PASSWORDS[ALICE]))
