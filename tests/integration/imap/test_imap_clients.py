@@ -25,7 +25,6 @@ from support.mime_corpus import all_messages
 ALICE = "alice@example.org"
 
 
-
 @pytest.fixture
 def client(env: ImapEnv) -> Iterator[IMAPClient]:
     imap = IMAPClient("localhost", env.port("imaps"), ssl=True, ssl_context=env.tls_context(), timeout=10)
@@ -40,6 +39,7 @@ def ok(result: tuple[str, list[Any]]) -> list[Any]:
     status, data = result
     assert status == "OK", (status, data)
     return data
+
 
 def stored(env: ImapEnv, mailbox: str = "INBOX") -> dict[int, bytes]:
     """The messages of alice's ``mailbox`` as the store holds them, by UID."""

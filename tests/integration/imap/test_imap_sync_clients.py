@@ -28,6 +28,7 @@ def ok(result: tuple[str, list[Any]]) -> list[Any]:
     assert status == "OK", (status, data)
     return data
 
+
 def need(program: str) -> None:
     if shutil.which(program) is None:
         pytest.fail(f"{program} is not installed: `make debs` installs it (Makefile DEBS)")
@@ -102,7 +103,6 @@ def maildir_state(root: Path) -> Maildirs:
             files[base] = (frozenset(MAILDIR_FLAGS[c] for c in info if c in MAILDIR_FLAGS), path.read_bytes())
         state[name] = files
     return state
-
 
 
 def with_tuid(data: bytes, tuid: bytes) -> bytes:
@@ -246,9 +246,6 @@ def _subject(data: bytes) -> bytes:
     return found.group(1)
 
 
-
-
-
 def test_mbsync_with_a_trash_on_the_server(env: ImapEnv, tmp_path: Path) -> None:
     """mbsync's own recommendation (its manual, RECOMMENDATIONS): a Trash on the IMAP
     side, left out of the patterns; a deletion is then UID MOVE to Trash and UID
@@ -273,6 +270,7 @@ def test_mbsync_with_a_trash_on_the_server(env: ImapEnv, tmp_path: Path) -> None
     assert "Trash" not in maildir_state(tmp_path / "Mail")
     mbsync(env, tmp_path)
     assert server_state(env) == after
+
 
 def test_mbsync_over_starttls_and_never_without_tls(env: ImapEnv, tmp_path: Path) -> None:
     need("mbsync")
@@ -340,7 +338,6 @@ def offlineimap(env: ImapEnv, tmp: Path) -> str:
     return transcript
 
 
-
 # offlineimap (offlineimap3) keeps each message as a Python email object: it parses what
 # it fetched and writes that out again, in folder/IMAP.py and folder/Maildir.py, with
 # these policies. The IMAP conversation carries the server's exact bytes (its -d imap
@@ -398,8 +395,6 @@ def test_offlineimap_syncs_both_ways(env: ImapEnv, tmp_path: Path) -> None:
     offlineimap(env, tmp_path)
     assert server_state(env) == after
     assert maildir_state(maildir) == local
-
-
 
 
 # --- mutt (in batch mode, through script(1) for its terminal) -------------------------
