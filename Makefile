@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 # Debian packages the tests use: a PostgreSQL server for the store tests, OpenSSL's
-# s_client for TLS handshakes, swaks, mutt and msmtp as real SMTP clients, setpriv for non-root runs
-DEBS := postgresql openssl swaks util-linux mutt msmtp fetchmail getmail6 dovecot-pop3d
+# s_client for TLS handshakes, swaks, mutt and msmtp as real SMTP clients, setpriv for non-root runs,
+# isync (mbsync) and offlineimap as real IMAP clients, fetchmail and getmail6 as real POP3 clients
+# (the benchmarks' peers, Postfix and Dovecot, are not needed by the tests: each bench says how to get it)
+DEBS := postgresql openssl swaks util-linux mutt msmtp isync offlineimap fetchmail getmail6
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: serve test lint typecheck debs clean

@@ -25,6 +25,9 @@ min-max, the paired ratio mailward/Dovecot, and the load average before and afte
 
     .venv/bin/python bench/pop3.py [--messages 2000] [--clients 10] [--sizes 1024,102400]
                                    [--rounds 5] [--mode tls|plain] [--client-procs 2]
+
+Dovecot is not installed by ``make test`` (the tests do not need it): install it with
+``apt-get install dovecot-pop3d`` first.
 """
 
 from __future__ import annotations
@@ -442,6 +445,8 @@ def report(size: int, rates: dict[str, list[tuple[float, float, float]]], messag
 
 
 def main() -> None:
+    if shutil.which("dovecot") is None:
+        raise SystemExit("bench/pop3.py needs Dovecot's POP3 server: apt-get install dovecot-pop3d")
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000, help="messages per size, over all clients")

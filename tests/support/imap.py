@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 FAST = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 HOSTNAME = "mail.example.org"
+Mailboxes = dict[str, dict[int, tuple[frozenset[str], bytes]]]  # name -> UID -> (flags, bytes)
 PASSWORDS = {"alice@example.org": "alice-secret-1", "bob@example.org": "bob-secret-2"}
 
 CONFIG = """
@@ -132,6 +133,18 @@ class ImapEnv:
 
     def port(self, listener: str) -> int:
         return self.server.listeners[listener].sockname[1]
+
+    def mailboxes(self, user: str = "alice@example.org") -> Mailboxes:
+        """Every mailbox of ``user``: its messages' flags and bytes by UID, from the store."""
+        return self.run(self._mailboxes(user))
+
+    async def _mailboxes(self, user: str) -> Mailboxes:
+        account = await self.accounts.user(user)
+        state: Mailboxes = {}
+        for box in await self.store.list_mailboxes(account.id):
+            state[box.name] = {m.uid: (m.flags, b"".join([c async for c in self.store.read(m.blob)]))
+                               for m in await self.store.messages(box.id)}
+        return state
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca.cert_path))

@@ -335,3 +335,17 @@ def test_a_server_stopping_says_bye_to_an_idle_session(tmp_path: Path) -> None:
         client.shutdown()
     finally:
         own.stop()
+
+
+def test_a_fetch_modifier_not_offered_is_refused_not_ignored(env: ImapEnv) -> None:
+    """RFC 4466 2.4: CHANGEDSINCE belongs to CONDSTORE, which is not offered; answering
+    as if it had not been sent would hand the client flags it did not ask for."""
+    env.deliver(ALICE, message("one"))
+    client = env.login()
+    try:
+        ok(client.select("INBOX"))
+        with pytest.raises(imaplib.IMAP4.error, match="CHANGEDSINCE"):
+            client._simple_command("FETCH", "1", "(FLAGS)", "(CHANGEDSINCE 1)")
+        assert ok(client.fetch("1", "(UID)")) == [b"1 (UID 1)"]  # the session goes on
+    finally:
+        client.logout()

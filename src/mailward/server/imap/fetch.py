@@ -43,6 +43,8 @@ def internal_date(seconds: float) -> str:
 async def fetch(session: ImapSession, command: Fetch) -> None:
     view = session.view
     assert view is not None
+    if command.modifiers:  # RFC 4466 2.4: none is offered yet (CHANGEDSINCE comes with CONDSTORE)
+        raise CommandFailed(f"FETCH modifier {command.modifiers[0].name} is not supported", status=Status.BAD)
     uids = session.message_set(command.sequence_set, uid=command.uid)
     items = list(command.items)
     if command.uid and FetchAttribute("UID") not in items:  # RFC 9051 6.4.9
