@@ -349,3 +349,19 @@ def test_a_fetch_modifier_not_offered_is_refused_not_ignored(env: ImapEnv) -> No
         assert ok(client.fetch("1", "(UID)")) == [b"1 (UID 1)"]  # the session goes on
     finally:
         client.logout()
+
+
+def test_move_into_the_selected_mailbox_gives_new_uids(env: ImapEnv) -> None:
+    env.deliver(ALICE, message("again"))
+    client = env.login()
+    try:
+        ok(client.select("INBOX"))
+        typ, _ = client.uid("MOVE", "1", "INBOX")
+        assert typ == "OK"
+        assert client.untagged_responses.pop("EXPUNGE") == [b"1"]
+        assert client.untagged_responses.pop("EXISTS")[-1] == b"1"
+        assert ok(client.fetch("1", "(UID)")) == [b"1 (UID 2)"]
+        (stored,) = env.run(_stored(env))  # one message, its bytes as they were
+        assert b"Subject: again\r\n" in stored and stored.endswith(b"\r\n\r\nHello.\r\n")
+    finally:
+        client.logout()

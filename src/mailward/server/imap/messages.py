@@ -82,8 +82,8 @@ async def move(session: ImapSession, command: Move) -> None:
     assert view is not None
     uids = session.message_set(command.sequence_set, uid=command.uid)
     dest = await _destination(session, command.mailbox)
-    if dest.id == view.mailbox.id:
-        raise CommandFailed("Cannot move messages into the mailbox they are in", codes.CANNOT)
+    if dest.id == view.mailbox.id:  # RFC 6851 allows it: new UIDs, the old ones expunged
+        session.changed.set()
     try:
         result = await session.store.move(view.mailbox.id, uids, dest.id)
     except QuotaExceeded:
