@@ -75,9 +75,15 @@ class Records(logging.Handler):
 
 
 class ImapEnv:
-    def __init__(self, tmp_path: Path, extra: str = "") -> None:
+    """``store``: the store's settings (the embedded one by default); ``seed``: add the
+    domain and users (a second node on the same PostgreSQL database does not)."""
+
+    def __init__(self, tmp_path: Path, extra: str = "", store: StoreSettings | None = None,
+                 seed: bool = True) -> None:
         self.tmp = tmp_path
         self.extra = extra
+        self.store_settings = store or StoreSettings(backend="sqlite")
+        self.seed = seed
         self.ca = TestCA(tmp_path / "certs")
         self.ca.issue("server", ("localhost", "127.0.0.1", HOSTNAME))
         self.loop = asyncio.new_event_loop()
@@ -103,11 +109,12 @@ class ImapEnv:
         path = self.tmp / "mailward.toml"
         path.write_text(CONFIG.format(hostname=HOSTNAME, data=self.tmp, extra=self.extra))
         loaded = load(path, {"smtp": SMTP.rules, "imap": IMAP.rules})
-        self.store = await open_store(StoreSettings(backend="sqlite"), self.tmp)
+        self.store = await open_store(self.store_settings, self.tmp)
         self.accounts = AccountService(self.store, hasher=FAST)
-        await self.accounts.add_domain("example.org")
-        for address, password in PASSWORDS.items():
-            await self.accounts.add_user(address, password)
+        if self.seed:
+            await self.accounts.add_domain("example.org")
+            for address, password in PASSWORDS.items():
+                await self.accounts.add_user(address, password)
 
         def tls_factory(settings: ListenerSettings) -> ServerContextSource:
             return source_for_listener(settings, hostname=HOSTNAME)
