@@ -67,6 +67,10 @@ class LocalCounts:
             del self._per_ip[listener, ip]
 
 
+# frees the pages of shared memory (punches a hole), where MADV_DONTNEED would only
+# unmap them from this process; reading the range afterwards gives zeros (Linux only)
+_MADV_REMOVE: int | None = getattr(mmap, "MADV_REMOVE", None)
+
 _SLOT = struct.Struct("=18sI")  # key (worker, listener, 16-byte address), open connections
 _TOTAL = struct.Struct("=I")
 
@@ -96,6 +100,11 @@ class SharedCounts:
     ``capacity`` (worker, listener, address) entries at once; beyond that, new
     addresses are refused (``capacity`` should be at least the sum of the
     listeners' ``max_connections``, as each entry holds an open connection).
+
+    The table is sized for the limits (22 bytes a slot, two slots per connection), and
+    hashing spreads the addresses of a flood over all of it: each page a slot was
+    written in stays in memory. Whenever the last entry goes, the table is all zeros,
+    and its pages are handed back (``MADV_REMOVE``; the next entry maps one page again).
     """
 
     def __init__(self, listeners: int, capacity: int, workers: int = 1) -> None:
@@ -194,6 +203,7 @@ class SharedCounts:
             elif count == 1:
                 self._remove(index)
                 self._add_used(-1)
+                self._release_pages()
 
     def forget_worker(self, worker: int) -> int:
         """Take a dead worker's connections out of the counts; how many there were."""
@@ -210,7 +220,15 @@ class SharedCounts:
                     self._add_used(-1)
                     continue
                 index += 1
+            self._release_pages()
             return gone
+
+    def _release_pages(self) -> None:
+        """The table is empty (all zeros): give its pages back. Under the lock."""
+        (used,) = _TOTAL.unpack_from(self._used, 0)
+        if used == 0 and _MADV_REMOVE is not None:
+            with contextlib.suppress(OSError):  # a kernel without it for shared memory: kept
+                self._table.madvise(_MADV_REMOVE)
 
     def _remove(self, hole: int) -> None:
         """Empty slot ``hole``, moving back later entries of its probe run so none is cut off."""
