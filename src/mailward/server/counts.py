@@ -103,8 +103,9 @@ class SharedCounts:
 
     The table is sized for the limits (22 bytes a slot, two slots per connection), and
     hashing spreads the addresses of a flood over all of it: each page a slot was
-    written in stays in memory. Whenever the last entry goes, the table is all zeros,
-    and its pages are handed back (``MADV_REMOVE``; the next entry maps one page again).
+    written in stays in memory. When the table is empty it is all zeros, and
+    :meth:`release_pages` hands its pages back (``MADV_REMOVE``; the next entry maps one
+    page again).
     """
 
     def __init__(self, listeners: int, capacity: int, workers: int = 1) -> None:
@@ -203,7 +204,6 @@ class SharedCounts:
             elif count == 1:
                 self._remove(index)
                 self._add_used(-1)
-                self._release_pages()
 
     def forget_worker(self, worker: int) -> int:
         """Take a dead worker's connections out of the counts; how many there were."""
@@ -220,15 +220,19 @@ class SharedCounts:
                     self._add_used(-1)
                     continue
                 index += 1
-            self._release_pages()
             return gone
 
-    def _release_pages(self) -> None:
-        """The table is empty (all zeros): give its pages back. Under the lock."""
-        (used,) = _TOTAL.unpack_from(self._used, 0)
-        if used == 0 and _MADV_REMOVE is not None:
+    def release_pages(self) -> bool:
+        """If the table is empty (all zeros), give its pages back; whether it was. Every
+        process's mapping loses them at once, so this is a call for the memory job (a few
+        seconds apart), not for every connection's end."""
+        with self._locked():
+            (used,) = _TOTAL.unpack_from(self._used, 0)
+            if used or _MADV_REMOVE is None:
+                return False
             with contextlib.suppress(OSError):  # a kernel without it for shared memory: kept
                 self._table.madvise(_MADV_REMOVE)
+            return True
 
     def _remove(self, hole: int) -> None:
         """Empty slot ``hole``, moving back later entries of its probe run so none is cut off."""

@@ -295,6 +295,8 @@ async def _release_memory(server: Server) -> None:
     if _releaser.due(ended, server.open_connections):
         for listener in server.listeners.values():
             listener.compact()
+        if isinstance(server.counts, SharedCounts):
+            server.counts.release_pages()
         found = _releaser.release(ended)
         log.debug("memory released after %d connection(s) ended (%d unreachable objects)", ended, found)
 

@@ -138,8 +138,10 @@ def test_an_empty_table_gives_its_pages_back() -> None:
         assert resident_kib(counts) > 400
         for ip in ips[:-1]:
             counts.release(0, ip)
+        assert not counts.release_pages()
         assert resident_kib(counts) > 0  # one address still open: kept
         counts.release(0, ips[-1])
+        assert counts.release_pages()
         assert resident_kib(counts) == 0
         assert counts.admit(0, ips[0], limits) == ""  # and it works on as before
         assert counts.snapshot() == [(counts.snapshot()[0][0], 1)] and counts.total(0) == 1
