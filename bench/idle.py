@@ -30,7 +30,11 @@ the cyclic collector has not reached yet. With
 ``--flood-collect`` every worker is then asked (through a sitecustomize the bench puts on
 its PYTHONPATH) to run ``gc.collect()`` and then glibc's ``malloc_trim(0)``, with the PSS
 taken after each: what goes then was garbage in reference cycles, or free memory glibc
-kept; what stays is held.
+kept; what stays is held. Besides the PSS, each worker's anonymous and shared-memory PSS
+(``Pss_Anon`` + ``Pss_Shmem``) is printed: a worker's share of file pages moves with the
+other processes on the machine that map the same libraries. ``--warm-up N`` sets how many
+connections come before the 'before' figure (default 20); the 'after' figure waits for the
+server to log the end of every connection, then ``--settle`` seconds.
 
 ``--server-src PATH`` runs a second server from another source tree with the same venv
 (``PYTHONPATH=PATH/src``): "new" is this checkout, "old" is PATH. Rounds interleave the
@@ -167,6 +171,11 @@ class Server:
         self.stop()
         raise SystemExit(f"mailward serve did not start:\n{self.log.read_text()[-3000:]}")
 
+    def ends_logged(self, listener: str) -> int:
+        """Connections on ``listener`` whose end the server has logged (one line each)."""
+        text = self.log.read_text()
+        return len(re.findall(rf" listener={re.escape(listener)} .* outcome=", text))
+
     def pids(self) -> list[int]:
         """The supervisor and its workers (its children)."""
         kids: list[int] = []
@@ -179,6 +188,10 @@ class Server:
         """PSS in KiB: the sum, and each process's (supervisor first)."""
         each = [_pss_kib(pid) for pid in self.pids()]
         return sum(each), each
+
+    def own(self) -> list[int]:
+        """Each worker's anonymous and shared-memory PSS in KiB (see OWN_FIELDS)."""
+        return [_pss_kib(pid, OWN_FIELDS) for pid in self.pids()[1:]]
 
     def ask_workers(self, sig: int) -> bool:
         """Send ``sig`` to every worker (see COLLECT_HOOKS); whether all answered in 30 s."""
@@ -208,12 +221,20 @@ class Server:
             print(f"server errors ({len(errors)}):\n" + "\n".join(errors[:5]), file=sys.stderr)
 
 
-def _pss_kib(pid: int) -> int:
+def _pss_kib(pid: int, fields: tuple[str, ...] = ("Pss:",)) -> int:
+    total = 0
     with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as rollup:
         for line in rollup:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+            if line.startswith(fields):
+                total += int(line.split()[1])
+    return total
+
+
+# A process's share of file pages (libpython, libcrypto) shrinks as other processes on the
+# machine map the same files, and grows as they go: on a shared machine the PSS of a
+# worker that did nothing moves by a MiB or two. Its anonymous and shared-memory pages
+# are its own (or its server's): what a flood leaves behind is there.
+OWN_FIELDS = ("Pss_Anon:", "Pss_Shmem:")
 
 
 @dataclass
@@ -411,12 +432,20 @@ class IdleResult:
 # Seconds to wait after the server dropped the connections before "after" is taken: a
 # worker gives memory back in a background job every 5 s (mailward.server.memory).
 SETTLE = 7.0
+LOGGED_ENDS = True  # the server's log_level logs one line per connection (info or finer)
 
 
-def drop_and_wait(server: Server, port: int, socks: list[socket.socket], seconds: float = 120) -> bool:
-    """Close ``socks``, wait until the server has dropped them, then ``SETTLE`` seconds."""
+def drop_and_wait(server: Server, port: int, socks: list[socket.socket], ended: int,
+                  seconds: float = 120) -> bool:
+    """Close ``socks``, wait until the server has dropped them and (at log level info or
+    finer) logged the end of ``ended`` connections on the listener in all, then ``SETTLE``
+    seconds. The sockets close before a busy worker has run the end of every connection:
+    on a loaded machine that took it more than 15 s after 3,750 of them."""
     close_all(socks)
     dropped = wait_until(lambda: socket_counts(port).open == 0, seconds)
+    if LOGGED_ENDS:
+        name = next(n for n, p in server.ports.items() if p == port)
+        dropped &= wait_until(lambda: server.ends_logged(name) >= ended, seconds)
     time.sleep(SETTLE)
     return dropped
 
@@ -430,7 +459,7 @@ async def idle_case(server: Server, mode: str, sessions: int, context: ssl.SSLCo
 
     # warm-up: what the first sessions allocate once (on every worker) is not per session
     warm = await open_many(WARM_UP, 0, opener)
-    if not drop_and_wait(server, port, warm):
+    if not drop_and_wait(server, port, warm, WARM_UP):
         print("  warm-up sessions not dropped by the server within 120 s", file=sys.stderr)
     before, _ = server.pss()
     start = time.perf_counter()
@@ -447,7 +476,7 @@ async def idle_case(server: Server, mode: str, sessions: int, context: ssl.SSLCo
             client.sock.close()
             await asyncio.sleep(0.05)
     finally:
-        if not drop_and_wait(server, port, held):
+        if not drop_and_wait(server, port, held, WARM_UP + sessions + PROBES):
             print(f"  {socket_counts(port).open} sessions not dropped by the server within 120 s",
                   file=sys.stderr)
     after, _ = server.pss()
@@ -475,6 +504,8 @@ class FloodResult:
     held: list[tuple[int, list[int]]]  # one per flood
     after: list[tuple[int, list[int]]]
     collected: list[tuple[int, int]]  # --flood-collect: after gc.collect, then after malloc_trim
+    own_before: list[int]  # each worker's Pss_Anon + Pss_Shmem
+    own_after: list[list[int]]  # one per flood
     held_ok: bool
     dropped_s: float  # the first flood's, from the held figure to the last one dropped
 
@@ -495,9 +526,9 @@ async def flood_case(server: Server, count: int, hello: bytes, wait_server: bool
         return counts.open >= count and counts.backlog == 0 and counts.unread == 0
 
     warm = await open_many(WARM_UP, 0, opener)  # as for idle sessions: what is allocated once
-    if not drop_and_wait(server, port, warm):
+    if not drop_and_wait(server, port, warm, WARM_UP):
         print("  warm-up connections not dropped by the server within 120 s", file=sys.stderr)
-    result = FloodResult(server.pss(), [], [], [], True, 0.0)
+    result = FloodResult(server.pss(), [], [], [], server.own(), [], True, 0.0)
     for n in range(repeat):
         held = await open_many(count, 0, opener)
         result.held_ok &= wait_until(all_taken, 60)
@@ -506,12 +537,13 @@ async def flood_case(server: Server, count: int, hello: bytes, wait_server: bool
         # with wait_server, the server's handshake timeout closes them; then the client lets go
         if wait_server and not wait_until(lambda held=held: _closed(held), 120):  # type: ignore[misc]
             print("  the server did not close every connection within 120 s", file=sys.stderr)
-        if not drop_and_wait(server, port, held):
+        if not drop_and_wait(server, port, held, WARM_UP + (n + 1) * count):
             print(f"  {socket_counts(port).open} connections not dropped by the server within 120 s",
                   file=sys.stderr)
         if n == 0:
             result.dropped_s = time.monotonic() - start
         result.after.append(server.pss())
+        result.own_after.append(server.own())
         if server.hooks is not None:
             answered = server.ask_workers(signal.SIGUSR1)
             after_gc, _ = server.pss()
@@ -623,6 +655,10 @@ def run_flood(args: argparse.Namespace, sources: dict[str, Path]) -> None:
                   f"{res.after[0][1]} (dropped {res.dropped_s:.1f} s after the held figure); after/before "
                   f"{res.after[0][0] / res.before[0]:.3f}; "
                   f"{(res.held[0][0] - res.before[0]) / args.flood:.1f} KiB per connection held", flush=True)
+            for n, own in enumerate(res.own_after, 1):
+                print(f"        flood {n}: each worker's own memory (Pss_Anon+Pss_Shmem) before "
+                      f"{res.own_before} KiB, after {own}: after/before "
+                      f"{[round(a / b, 3) for a, b in zip(own, res.own_before, strict=False)]}", flush=True)
             for n, (held, after) in enumerate(zip(res.held[1:], res.after[1:], strict=True), 2):
                 print(f"        flood {n} on the same server: held {held[0]} {held[1]}, after {after[0]} "
                       f"{after[1]}; after/before {after[0] / res.before[0]:.3f}", flush=True)
@@ -639,6 +675,12 @@ def run_flood(args: argparse.Namespace, sources: dict[str, Path]) -> None:
               f"after {spread([x.after[0][0] / 1024 for x in rs])}; "
               f"after/before {spread([x.after[0][0] / x.before[0] for x in rs], 3)}; per connection held "
               f"{spread([(x.held[0][0] - x.before[0]) / args.flood for x in rs])} KiB")
+        for name, ratios in (("PSS", _worker_pss_ratios),
+                             ("own memory (Pss_Anon+Pss_Shmem)", _worker_own_ratios)):
+            first = [max(ratios(x, 0)) for x in rs]
+            last = [max(ratios(x, -1)) for x in rs]
+            print(f"      each worker's {name}, the larger after/before of the workers: after flood 1 "
+                  f"{spread(first, 3)}, after flood {args.flood_repeat} {spread(last, 3)}")
         if args.flood_collect:
             print(f"      after flood {args.flood_repeat}, gc.collect() and malloc_trim(0): "
                   f"{spread([x.collected[-1][1] / 1024 for x in rs])}, "
@@ -648,7 +690,16 @@ def run_flood(args: argparse.Namespace, sources: dict[str, Path]) -> None:
                   f"after/before {spread([x.after[-1][0] / x.before[0] for x in rs], 3)}")
 
 
+def _worker_pss_ratios(result: FloodResult, flood: int) -> list[float]:
+    return [a / b for a, b in zip(result.after[flood][1][1:], result.before[1][1:], strict=False)]
+
+
+def _worker_own_ratios(result: FloodResult, flood: int) -> list[float]:
+    return [a / b for a, b in zip(result.own_after[flood], result.own_before, strict=False)]
+
+
 def main() -> None:
+    global SETTLE, WARM_UP, LOGGED_ENDS  # noqa: PLW0603 - the settings of the whole run
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=1000, help="idle sessions held in each mode")
@@ -671,11 +722,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=7.0,
                         help="seconds to wait after the server dropped the connections before the "
                         "'after' figure (its memory job runs every 5 s)")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP, metavar="N",
+                        help="connections (of the case's own kind) opened and closed before the "
+                        "'before' figure, so that what the first ones allocate once is not counted")
     parser.add_argument("--workers", type=int, default=0, help="the server's workers (0: one per core)")
     parser.add_argument("--log-level", default="info", help="the server's log_level (to a file)")
     args = parser.parse_args()
-    global SETTLE  # noqa: PLW0603 - the setting of the whole run
-    SETTLE = args.settle
+    SETTLE, WARM_UP = args.settle, args.warm_up
+    LOGGED_ENDS = args.log_level.lower() in {"info", "debug", "trace"}
     if any(m not in MODES for m in args.modes.split(",")):
         parser.error(f"--modes: some of {','.join(MODES)}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -690,6 +744,7 @@ def main() -> None:
           f"RLIMIT_NOFILE {soft} -> {hard}")
     for label, src in sources.items():
         print(f"server {label}: {code_path(src)}")
+    print(f"warm-up {WARM_UP} connections, settle {SETTLE:.0f} s", flush=True)
     print(f"load average before: {load_average()}", flush=True)
     if args.flood:
         run_flood(args, sources)

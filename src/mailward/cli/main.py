@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `serve` executes this process again (mailward.server.memory) only from its own command line
+    args.own_command_line = argv is None or list(argv) == sys.argv[1:]
     before = args.config_before
     if before is not None and not hasattr(args, "config"):
         parser.error("-c: this command reads no configuration file")

@@ -12,7 +12,7 @@ from typing import Any
 
 from mailward.cli.common import EXIT_PROBLEMS, add_config_argument, check_config
 from mailward.config import Severity
-from mailward.server import runtime
+from mailward.server import memory, runtime
 from mailward.server.logs import setup_logging
 from mailward.server.rlimits import raise_open_files
 from mailward.server.runtime_check import warn_runtime
@@ -37,6 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    memory.use_system_allocator(getattr(args, "own_command_line", False))  # may start this process again
     files_before, files_now = raise_open_files()  # before anything opens a file
     checked = check_config(args.config, extra=(warn_runtime,))
     loaded = checked.loaded

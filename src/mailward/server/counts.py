@@ -88,6 +88,10 @@ class LocalCounts:
             del self._per_user[user]
 
 
+# frees the pages of shared memory (punches a hole), where MADV_DONTNEED would only
+# unmap them from this process; reading the range afterwards gives zeros (Linux only)
+_MADV_REMOVE: int | None = getattr(mmap, "MADV_REMOVE", None)
+
 _SLOT = struct.Struct("=18sI")  # key (worker, listener, 16-byte address), open connections
 _TOTAL = struct.Struct("=I")
 
@@ -125,6 +129,12 @@ class SharedCounts:
     ``capacity`` (worker, listener, address) entries at once; beyond that, new
     addresses are refused (``capacity`` should be at least the sum of the
     listeners' ``max_connections``, as each entry holds an open connection).
+
+    The table is sized for the limits (22 bytes a slot, two slots per connection), and
+    hashing spreads the addresses of a flood over all of it: each page a slot was
+    written in stays in memory. When the table is empty it is all zeros, and
+    :meth:`release_pages` hands its pages back (``MADV_REMOVE``; the next entry maps one
+    page again).
     """
 
     def __init__(self, listeners: int, capacity: int, workers: int = 1) -> None:
@@ -266,6 +276,18 @@ class SharedCounts:
                     continue
                 index += 1
             return gone
+
+    def release_pages(self) -> bool:
+        """If the table is empty (all zeros), give its pages back; whether it was. Every
+        process's mapping loses them at once, so this is a call for the memory job (a few
+        seconds apart), not for every connection's end."""
+        with self._locked():
+            (used,) = _TOTAL.unpack_from(self._used, 0)
+            if used or _MADV_REMOVE is None:
+                return False
+            with contextlib.suppress(OSError):  # a kernel without it for shared memory: kept
+                self._table.madvise(_MADV_REMOVE)
+            return True
 
     def _remove(self, hole: int) -> None:
         """Empty slot ``hole``, moving back later entries of its probe run so none is cut off."""

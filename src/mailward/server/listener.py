@@ -13,7 +13,9 @@ import contextlib
 import logging
 import random
 import socket
+import sys
 import time
+from typing import TypeVar
 
 from mailward.config.model import ListenerSettings
 from mailward.ratelog import RateLimitedLog
@@ -32,9 +34,21 @@ from mailward.server.registry import Handler, ProtocolSpec
 
 log = logging.getLogger("mailward.connection")
 _ratelog = RateLimitedLog(log)
+_T = TypeVar("_T")
 
 _ACCEPT_BATCH = 64  # connections taken per wake-up, so that one listener cannot starve the rest
 _ACCEPT_PAUSE = 1.0  # seconds without accepting after EMFILE, ENFILE, ENOBUFS or ENOMEM
+# A set that grew by adding holds at most 8 slots of 16 bytes per entry: one larger than
+# twice that keeps a table from a crowd that has gone (see Listener.compact)
+_SET_BYTES_PER_ENTRY = 256
+_SET_BYTES_SLACK = 1024
+
+
+def _shrink(registry: set[_T]) -> None:
+    if sys.getsizeof(registry) > _SET_BYTES_PER_ENTRY * len(registry) + _SET_BYTES_SLACK:
+        kept = list(registry)
+        registry.clear()  # frees the table
+        registry.update(kept)
 
 
 class Listener:
@@ -123,6 +137,15 @@ class Listener:
             self._take(client, (str(address[0]), int(address[1])))
             taken += 1
         return taken
+
+    def compact(self) -> None:
+        """Shrink the sets of open connections and tasks to what they hold now. A set
+        keeps the table it grew to when entries go: after a flood of 3,750 connections a
+        worker kept 128 KiB for each, until traffic refilled it. The memory job
+        (:mod:`mailward.server.memory`) calls this. In place: the tasks' done callbacks
+        hold ``self._tasks.discard``."""
+        _shrink(self._connections)
+        _shrink(self._tasks)
 
     def _take(self, client: socket.socket, peer: tuple[str, int]) -> None:
         refusal = self._counts.admit(self._index, peer[0], self.settings.limits)

@@ -28,7 +28,7 @@ from mailward.server.counts import Counts, SharedCounts
 from mailward.server.logs import setup_logging
 from mailward.server.loop import LoopFactory, loop_factory
 from mailward.server.loop import run as run_on
-from mailward.server.memory import MemoryReleaser
+from mailward.server.memory import MemoryReleaser, allocator, trim_free_memory
 from mailward.server.preflight import secret_source, tls_prefix
 from mailward.server.privileges import drop_to
 from mailward.server.registry import protocol_rules, protocols
@@ -61,6 +61,7 @@ TEXT_INDEX_SECONDS = 1.0
 def run(loaded: LoadedConfig, config_path: str) -> int:
     """Serve ``loaded`` (checked already) until a stop signal; the exit status."""
     config = loaded.config
+    log.info("memory: Python objects allocated by %s", allocator())
     sockets: dict[str, socket.socket] = {}
     try:
         for index, listener in config.numbered_listeners():
@@ -104,6 +105,7 @@ def _tune_gc() -> None:
     workers fork, so that collections in them leave the shared start-up pages alone."""
     gc.collect()
     gc.freeze()
+    trim_free_memory()  # pages free now are not shared with the workers: a worker's use of one is its own
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, middle, old)
 
@@ -295,6 +297,10 @@ async def _release_memory(server: Server) -> None:
     """Connections have ended: give back what they held (see :mod:`mailward.server.memory`)."""
     ended = sum(listener.ended for listener in server.listeners.values())
     if _releaser.due(ended, server.open_connections):
+        for listener in server.listeners.values():
+            listener.compact()
+        if isinstance(server.counts, SharedCounts):
+            server.counts.release_pages()
         found = _releaser.release(ended)
         log.debug("memory released after %d connection(s) ended (%d unreachable objects)", ended, found)
 

@@ -256,3 +256,33 @@ def test_workers_offer_unknown_users_one_salt(tmp_path: Path) -> None:
         assert sum("no master key" in line for line in running.lines) == 1  # said once, not per worker
     finally:
         running.stop()
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` was executed with."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, "malloc"), ("pymalloc", "pymalloc")])
+def test_the_server_runs_on_the_allocator_that_gives_memory_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, used: str,
+) -> None:
+    # pymalloc kept 10 MiB per worker after a flood of unfinished handshakes: serve
+    # executes itself again on glibc's malloc, unless the admin chose an allocator
+    if given is None:
+        monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONMALLOC", given)
+    config = tmp_path / "mailward.toml"
+    config.write_text(config_text(tmp_path))
+    running = Running("serve", "-c", str(config))
+    try:
+        pids = started(running, WORKERS)
+        # the same process, executed again: systemd and the pidfile still see one pid
+        assert environ(running.proc.pid).get("PYTHONMALLOC") == used
+        assert [environ(pid).get("PYTHONMALLOC") for pid in pids] == [used] * WORKERS
+        assert sum(f"memory: Python objects allocated by PYTHONMALLOC={used}" in line
+                   for line in running.lines) == 1
+    finally:
+        running.stop()

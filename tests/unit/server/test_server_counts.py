@@ -3,6 +3,7 @@ across processes."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 from hypothesis import given, settings
@@ -137,3 +138,38 @@ def test_sessions_per_user_agree_across_workers_with_local_counts(ops: list[tupl
         assert sorted(n for _, n in shared.snapshot()) == sorted(n for n in open_.values() if n)
         assert shared.forget_worker(0) == 0  # no connections on listeners: user entries go too
         assert sorted(n for _, n in shared.snapshot()) == sorted(n for (w, _), n in open_.items() if n and w == 1)
+
+
+def resident_kib(counts: SharedCounts) -> int:
+    """The table's resident memory in this process (its mapping in /proc/self/smaps)."""
+    view = ctypes.c_char.from_buffer(counts._table)
+    start = ctypes.addressof(view)
+    del view  # an exported buffer would keep the mapping from closing
+    with open("/proc/self/smaps") as smaps:
+        lines = iter(smaps)
+        for line in lines:
+            if line.split("-", 1)[0] == f"{start:x}" or line.split("-", 1)[0] == f"{start:012x}":
+                for field in lines:
+                    if field.startswith("Rss:"):
+                        return int(field.split()[1])
+    raise AssertionError("the table's mapping is not in /proc/self/smaps")
+
+
+def test_an_empty_table_gives_its_pages_back() -> None:
+    # a flood from many addresses writes slots all over the table; once the last
+    # connection is gone every page it touched is handed back
+    limits = LimitsSettings(max_connections=10_000, max_connections_per_ip=10)
+    ips = [f"10.{i // 250}.{i % 250}.1" for i in range(2_000)]
+    with SharedCounts(1, capacity=10_000) as counts:  # 32,768 slots, 704 KiB
+        for ip in ips:
+            assert counts.admit(0, ip, limits) == ""
+        assert resident_kib(counts) > 400
+        for ip in ips[:-1]:
+            counts.release(0, ip)
+        assert not counts.release_pages()
+        assert resident_kib(counts) > 0  # one address still open: kept
+        counts.release(0, ips[-1])
+        assert counts.release_pages()
+        assert resident_kib(counts) == 0
+        assert counts.admit(0, ips[0], limits) == ""  # and it works on as before
+        assert counts.snapshot() == [(counts.snapshot()[0][0], 1)] and counts.total(0) == 1
