@@ -119,7 +119,8 @@ WORDS = ["the", "meeting", "moved", "to", "thursday", "please", "review", "budge
 
 
 def _text(rng: random.Random, size: int, rare: bool) -> str:
-    lines, length = [], 0
+    lines: list[str] = []
+    length = 0
     while length < size:
         words = [rng.choice(WORDS) for _ in range(rng.randint(8, 13))]
         if rare and not lines:
@@ -343,7 +344,7 @@ class Client:
 
     def reply(self, tag: bytes) -> list[bytes]:
         """The untagged lines up to ``tag``'s, which must be OK."""
-        lines = []
+        lines: list[bytes] = []
         while True:
             line = self.line()
             if line.startswith(tag + b" "):
@@ -397,7 +398,8 @@ class Load:
 @dataclass
 class Tally:
     count: collections.Counter[str] = field(default_factory=collections.Counter)
-    seconds: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: collections.defaultdict[str, float] = field(
+        default_factory=lambda: collections.defaultdict(float))
 
 
 def _timed(tally: Tally, kind: str, start: float) -> None:
@@ -483,7 +485,8 @@ def _client_proc(port: int, tls: bool, threads: int, sessions: int, load: Load, 
                 break
         with lock:
             tally.count.update(mine.count)
-            tally.seconds.update(mine.seconds)
+            for kind, spent in mine.seconds.items():
+                tally.seconds[kind] += spent
 
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for thread in pool:
@@ -525,12 +528,13 @@ def run_load(port: int, tls: bool, args: argparse.Namespace, seed: int) -> Resul
     for w in workers:
         w.join(60)
     count: collections.Counter[str] = collections.Counter()
-    seconds: collections.Counter[str] = collections.Counter()
+    seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
     for c, s, failures in results:
         if failures:
             raise SystemExit(f"the load failed: {failures[0]}")
         count.update(c)
-        seconds.update(s)
+        for kind, spent in s.items():
+            seconds[kind] += spent
     return Result(sum(count.values()) / elapsed, elapsed, dict(count), dict(seconds))
 
 
@@ -591,25 +595,31 @@ class Profiler:
                 proc.wait()
 
 
+IDLE_FRAMES = ("EpollSelector.select", "_worker (concurrent/futures/thread.py)", "Condition.wait")
+
+
 def summarize_profiles(directory: Path, top: int = 25) -> None:
-    """Own time (leaf frame) and inclusive time per function over every folded stack in DIR."""
+    """Own time (leaf frame) and inclusive time per function over every folded stack in DIR,
+    without the samples of threads that wait for work (py-spy cannot always tell)."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
     for f in directory.glob("mailward-*.txt"):
         for line in f.read_text().splitlines():
-            stack, _, n = line.rpartition(" ")
-            if not stack or not n.isdigit():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
                 continue
             frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", fr) for fr in stack.split(";")]
-            total += int(n)
-            own[frames[-1]] += int(n)
+            if frames[-1].startswith(IDLE_FRAMES):  # waiting for work, not working
+                continue
+            total += int(count)
+            own[frames[-1]] += int(count)
             for fr in set(frames):
-                inclusive[fr] += int(n)
+                inclusive[fr] += int(count)
     if not total:
         print("no profile samples")
         return
-    print(f"\nprofile of mailward's processes ({total} samples): own time")
+    print(f"\nprofile of mailward's processes ({total} samples not waiting for work): own time")
     for fr, n in own.most_common(top):
         print(f"  {100 * n / total:5.1f}%  {fr}")
     print("inclusive time")
