@@ -81,6 +81,7 @@ async def starttls(session: ImapSession, command: StartTls) -> None:
         raise CommandFailed("TLS is active already" if conn.tls else "TLS is not available here",
                             status=Status.BAD)
     session.tagged(command.tag, "Begin TLS negotiation now")
+    session.push()  # the OK in plaintext, before the handshake
     # RFC 9051 6.2.1: nothing the client sent before the handshake is acted on after it;
     # no await between the OK and the handshake's start.
     dropped = session.parser.discard_buffered()

@@ -31,6 +31,7 @@ from mailward.store.uidset import UidSet
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT"})
 BATCH = 500  # messages whose index rows and structures are read at once
+INLINE_SECTION = 16 * 1024  # sections up to this size are read whole, larger ones streamed
 
 
 def internal_date(seconds: float) -> str:
@@ -119,7 +120,7 @@ async def _item(session: ImapSession, item: FetchItem, info: MessageInfo, flags:
         case FetchAttribute("BODY"):
             return "BODY", Raw(body_structure(_need(structure).root, enc, extended=False))
         case FetchAttribute("RFC822"):
-            return "RFC822", _stream(session, info.blob, 0, info.size)
+            return "RFC822", await _section(session, info, structure, Section())
         case FetchAttribute("RFC822.HEADER"):
             return "RFC822.HEADER", await _section(session, info, structure, Section(text="HEADER"))
         case FetchAttribute("RFC822.TEXT"):
@@ -192,6 +193,8 @@ async def _section(session: ImapSession, info: MessageInfo, structure: MessageSt
         offset, length = offset + start, min(partial.length, length - start)
     if length == 0:
         return ""
+    if length <= INLINE_SECTION:  # a header, a small part: read at once, sent with the rest
+        return LiteralData(await _read(session, info.blob, offset, length))
     return _stream(session, info.blob, offset, length)
 
 

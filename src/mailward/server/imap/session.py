@@ -62,6 +62,7 @@ from mailward.store.uidset import UidSet
 log = logging.getLogger("mailward.imap")
 
 READ_SIZE = 64 * 1024
+WRITE_BATCH = 64 * 1024  # buffered response octets handed to the connection at once
 IMPLEMENTATION = "mailward"
 
 
@@ -102,6 +103,7 @@ class ImapSession:
         self.login_failures = 0
         self._counted: str | None = None  # the user this session is counted for
         self._failed = 0  # commands refused (NO, BAD) since the last OK
+        self._out = bytearray()  # responses not yet handed to the connection
         self._before_login = 0  # commands while not logged in
         self._feed: Subscription | None = None
         self._feed_task: asyncio.Task[None] | None = None
@@ -150,7 +152,18 @@ class ImapSession:
     # --- writing -----------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self.conn.write(data)
+        """Buffer ``data``: a command's responses go out together (one send, one TLS
+        record) when the session waits for the client, or every WRITE_BATCH octets."""
+        self._out += data
+        if len(self._out) >= WRITE_BATCH:
+            self.push()
+
+    def push(self) -> None:
+        """Hand what is buffered to the connection now (before STARTTLS's handshake, and
+        before the connection ends)."""
+        if self._out:
+            self.conn.write(bytes(self._out))
+            self._out.clear()
 
     async def send(self, response: Response) -> None:
         """Write a response; its streamed literals are copied from their sources (async
@@ -172,7 +185,8 @@ class ImapSession:
             async for chunk in source:
                 self.write(chunk)
                 sent += len(chunk)
-                await self.conn.drain()
+                if not self._out:  # pushed: let the client read before more is read
+                    await self.conn.drain()
         except (NotFound, StoreUnavailable) as exc:
             self.log.warning("closing: a literal's octets could not be read (%s)", exc)
             raise CloseSession from None
@@ -189,6 +203,7 @@ class ImapSession:
         self._failed = 0 if status is Status.OK else self._failed + 1
 
     async def flush(self) -> None:
+        self.push()
         await self.conn.drain()
 
     # --- the loop ----------------------------------------------------------------------
@@ -202,6 +217,7 @@ class ImapSession:
         except CloseSession:
             pass
         finally:
+            self.push()  # the last replies (a BYE) before the listener closes
             await self.deselect()
             self.state = LoggedOut()
             if self._counted is not None:
