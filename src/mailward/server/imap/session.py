@@ -27,6 +27,7 @@ from mailward.protocols.imap import codes
 from mailward.protocols.imap.codes import ResponseCode
 from mailward.protocols.imap.commands import Command, Context
 from mailward.protocols.imap.parser import NEED_MORE_DATA, CommandParser, Limits, NeedLiteral, ParseError
+from mailward.protocols.imap.policy import Facts, capabilities
 from mailward.protocols.imap.response import Atom, Encoder, Response, Status, Stream
 from mailward.protocols.imap.seqset import SequenceSet
 from mailward.protocols.imap.state import (
@@ -134,20 +135,17 @@ class ImapSession:
         return "UTF8=ACCEPT" in self.enabled or self.rev2
 
     def capabilities(self) -> list[str]:
-        """What this connection offers now (RFC 9051 7.2.2)."""
-        caps = ["IMAP4rev1", "IMAP4rev2"]
-        if isinstance(self.state, NotAuthenticated):
-            if self.conn.tls_available:
-                caps.append("STARTTLS")
-            now, _, _ = self.login.mechanisms()
-            caps += [f"AUTH={m}" for m in now]
-            if not self.login.password_allowed():
-                caps.append("LOGINDISABLED")  # RFC 9051 6.2.3
-        caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS",
-                 "MOVE", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-                 "STATUS=SIZE", "ESEARCH", "SEARCHRES", "QUOTA", "QUOTA=RES-STORAGE", "BINARY",
-                 f"APPENDLIMIT={self.settings.append_limit}", "MULTIAPPEND", "UTF8=ACCEPT"]
-        return caps
+        """What this connection offers now (RFC 9051 7.2.2), by the core's rules."""
+        logged_in = not isinstance(self.state, NotAuthenticated)
+        advertised = () if logged_in else self.login.mechanisms()[0]
+        facts = Facts(
+            tls_active=self.conn.tls is not None,
+            starttls_available=self.conn.tls_available,
+            plaintext_needs_tls=self.conn.listener.plaintext_login == "tls-only",
+            mechanisms=advertised,
+            append_limit=self.settings.append_limit,
+        )
+        return list(capabilities(facts, self.state))
 
     # --- writing -----------------------------------------------------------------------
 
