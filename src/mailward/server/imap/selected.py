@@ -14,7 +14,7 @@ from mailward.protocols.imap.parser import ParseError
 from mailward.protocols.imap.response import Atom, Status
 from mailward.protocols.imap.state import Selected
 from mailward.server.imap.mailboxes import find
-from mailward.server.imap.session import CloseSession, CommandFailed, ImapSession
+from mailward.server.imap.session import READ_SIZE, CloseSession, CommandFailed, ImapSession
 from mailward.server.imap.view import MailboxView
 from mailward.store.interface import Changes
 from mailward.store.uidset import UidSet
@@ -104,7 +104,7 @@ async def idle(session: ImapSession, command: Idle) -> None:
         if isinstance(line, ParseError):
             session.fatal(line)
         waiter = asyncio.ensure_future(session.changed.wait())
-        reader = asyncio.ensure_future(session.conn.read(64 * 1024, timeout=session.timeout()))
+        reader = asyncio.ensure_future(session.conn.read(READ_SIZE, timeout=session.timeout()))
         try:
             done, _ = await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
