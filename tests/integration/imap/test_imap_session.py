@@ -365,3 +365,35 @@ def test_move_into_the_selected_mailbox_gives_new_uids(env: ImapEnv) -> None:
         assert b"Subject: again\r\n" in stored and stored.endswith(b"\r\n\r\nHello.\r\n")
     finally:
         client.logout()
+
+
+def test_a_big_append_is_spooled_not_held_in_memory(env: ImapEnv) -> None:
+    """A 20 MiB APPEND streams from the socket into the store: the server never holds it."""
+    import tracemalloc
+
+    line = b"x" * 1022 + b"\r\n"
+    head = b"Subject: big\r\n\r\n"
+    count = 20 * 1024
+    size = len(head) + count * len(line)
+    client = env.login()
+    sock = client.socket()
+    try:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        sock.sendall(b"a1 APPEND INBOX {%d}\r\n" % size)
+        assert client.readline().startswith(b"+ ")
+        sock.sendall(head)
+        for _ in range(count // 1024):
+            sock.sendall(line * 1024)  # 1 MiB at a time
+        sock.sendall(b"\r\n")
+        reply = client.readline()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert reply.startswith(b"a1 OK [APPENDUID "), reply
+        assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while appending {size}"
+        ok(client.select("INBOX"))
+        assert ok(client.fetch("1", "(RFC822.SIZE)")) == [b"1 (RFC822.SIZE %d)" % size]
+        data = ok(client.fetch("1", f"(BODY.PEEK[]<0.16> BODY.PEEK[]<{size - 1024}.1024>)"))
+        assert data[0][1] == head and data[1][1] == line
+    finally:
+        client.logout()

@@ -4,14 +4,17 @@ RFC 3502, APPENDLIMIT RFC 7889)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import IO
 
 from mailward.protocols.imap import codes
 from mailward.protocols.imap.commands import Append, Copy, Move, Store, StoreAction
 from mailward.protocols.imap.response import Status
 from mailward.protocols.imap.seqset import SequenceSet
 from mailward.server.imap.session import CommandFailed, ImapSession, flag_atoms
-from mailward.store.interface import Changes, FlagOp, Mailbox, NewMessage, QuotaExceeded
+from mailward.store.interface import Changes, FlagOp, Mailbox, MessageSource, NewMessage, QuotaExceeded
 from mailward.store.uidset import UidSet
 
 _OPS = {StoreAction.REPLACE: FlagOp.SET, StoreAction.ADD: FlagOp.ADD, StoreAction.REMOVE: FlagOp.REMOVE}
@@ -96,17 +99,26 @@ async def move(session: ImapSession, command: Move) -> None:
     session.tagged(command.tag, "MOVE completed")
 
 
+async def _spooled(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    """A message spooled as it arrived, read back in chunks for the store."""
+    spool.seek(0)
+    while chunk := await asyncio.to_thread(spool.read, 256 * 1024):
+        yield chunk
+
+
 async def append(session: ImapSession, command: Append) -> None:
     box = await session.store.get_mailbox(session.account.id, command.mailbox)
     if box is None:
         raise CommandFailed("No such mailbox", codes.TRYCREATE)
     messages = []
+    spools = iter(session.spools)
     for m in command.messages:
-        if not m.data:
+        if not m.size:
             raise CommandFailed("An empty message", status=Status.BAD)
         flags = frozenset(m.flags or ()) - {"\\Recent"}
         date = m.internal_date.timestamp() if isinstance(m.internal_date, datetime) else None
-        messages.append(NewMessage(m.data, flags=flags, internal_date=date))
+        content: MessageSource = _spooled(next(spools)) if m.streamed else m.data
+        messages.append(NewMessage(content, flags=flags, internal_date=date))
     try:  # RFC 3502: all or none, one transaction
         added = await session.store.append(box.id, messages)
     except QuotaExceeded:

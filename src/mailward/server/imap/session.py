@@ -19,14 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 from mailward.config.imap import ImapSettings
 from mailward.protocols.imap import codes
 from mailward.protocols.imap.codes import ResponseCode
 from mailward.protocols.imap.commands import Command, Context
-from mailward.protocols.imap.parser import NEED_MORE_DATA, CommandParser, Limits, NeedLiteral, ParseError
+from mailward.protocols.imap.parser import (
+    NEED_MORE_DATA,
+    CommandParser,
+    Limits,
+    LiteralChunk,
+    NeedLiteral,
+    ParseError,
+)
 from mailward.protocols.imap.policy import Facts, capabilities
 from mailward.protocols.imap.response import Atom, Encoder, Response, Status, Stream
 from mailward.protocols.imap.seqset import SequenceSet
@@ -64,6 +72,7 @@ log = logging.getLogger("mailward.imap")
 
 READ_SIZE = 64 * 1024
 WRITE_BATCH = 64 * 1024  # buffered response octets handed to the connection at once
+SPOOL_MEMORY = 1 << 20  # an APPEND message above this goes to a temporary file as it arrives
 IMPLEMENTATION = "mailward"
 
 
@@ -105,6 +114,7 @@ class ImapSession:
         self._counted: str | None = None  # the user this session is counted for
         self._failed = 0  # commands refused (NO, BAD) since the last OK
         self._out = bytearray()  # responses not yet handed to the connection
+        self.spools: list[IO[bytes]] = []  # APPEND messages of the command being received
         self._before_login = 0  # commands while not logged in
         self._feed: Subscription | None = None
         self._feed_task: asyncio.Task[None] | None = None
@@ -215,11 +225,18 @@ class ImapSession:
         except CloseSession:
             pass
         finally:
+            self.drop_spools()
             self.push()  # the last replies (a BYE) before the listener closes
             await self.deselect()
             self.state = LoggedOut()
             if self._counted is not None:
                 self.conn.counts.release_user(self._counted)
+
+    def drop_spools(self) -> None:
+        """Forget the APPEND messages spooled for the command just run (or refused)."""
+        for spool in self.spools:
+            spool.close()
+        self.spools.clear()
 
     def claim_user(self) -> bool:
         """Count this session for its user, within ``max_connections_per_user`` across the
@@ -263,13 +280,24 @@ class ImapSession:
             if item is NEED_MORE_DATA:
                 await self.read_more()
             elif isinstance(item, NeedLiteral):
+                if item.command == "APPEND" and item.size > self.settings.max_literal:
+                    # a message (a mailbox name that long was refused already): spooled
+                    # as it arrives, never whole in memory
+                    self.parser.stream_literal()
+                    self.spools.append(tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY))  # noqa: SIM115 - closed after the command
                 if item.synchronizing:  # RFC 9051 7.5: go ahead
                     self.write(self.encoder.continuation())
+            elif isinstance(item, LiteralChunk):
+                self.spools[-1].write(item.data)  # memory, then a temporary file: no sync
             elif isinstance(item, ParseError):
+                self.drop_spools()
                 self._parse_error(item)
             else:
                 assert isinstance(item, Command)
-                await self.execute(item)
+                try:
+                    await self.execute(item)
+                finally:
+                    self.drop_spools()
 
     def _parse_error(self, error: ParseError) -> None:
         if error.close:
