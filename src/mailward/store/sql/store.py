@@ -410,7 +410,7 @@ class SqlStore(abc.ABC):
             data = stored.get(blob.id)
             if data is not None:
                 with contextlib.suppress(ValueError):  # another version's form: parse anew
-                    out[blob.id] = MessageStructure.from_bytes(data)
+                    out[blob.id] = text.decoded(data)
                     continue
             elif blob.id not in stored:
                 continue  # gone: expunged everywhere

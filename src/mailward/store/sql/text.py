@@ -17,10 +17,11 @@ string, case-folded the same way, is matched as a substring without regard to ca
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailward.mime import SearchText
+from mailward.mime import MessageStructure, SearchText
 from mailward.store.interface import BlobRef
 from mailward.store.sql import schema
 from mailward.store.sql.base import Op, Q
@@ -111,3 +112,22 @@ def header_has(headers: str | None, name: str | None, needle: str | None) -> boo
         return None
     prefix = name + ":"
     return any(line.startswith(prefix) and needle in line[len(prefix):] for line in headers.split("\n"))
+
+
+def decoded(data: bytes) -> MessageStructure:
+    """The structure stored as ``data``, decoded once and kept for a while (the process's
+    last STRUCTURE_CACHE): clients fetch the same ENVELOPEs and BODYSTRUCTUREs again and
+    again. Keyed by the stored bytes themselves, so an entry can never stand for another
+    message's structure. ValueError for bytes that are no structure of this version."""
+    found = _DECODED.get(data)
+    if found is None:
+        found = _DECODED[data] = MessageStructure.from_bytes(data)
+        if len(_DECODED) > STRUCTURE_CACHE:
+            _DECODED.popitem(last=False)
+    else:
+        _DECODED.move_to_end(data)
+    return found
+
+
+STRUCTURE_CACHE = 2048
+_DECODED: collections.OrderedDict[bytes, MessageStructure] = collections.OrderedDict()
