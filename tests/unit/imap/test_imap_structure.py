@@ -98,3 +98,17 @@ def test_groups_and_missing_fields() -> None:
     env = envelope(parse(message).envelope, ENC)
     assert env == (b'(NIL NIL NIL NIL NIL ((NIL NIL "friends" NIL)(NIL NIL "a" "example.org")'
                    b'(NIL NIL "b" "example.org")(NIL NIL NIL NIL)) NIL NIL NIL NIL)')
+
+
+def test_a_kept_structure_is_rendered_once_per_encoding() -> None:
+    from mailward.server.imap import structure as module
+
+    structure = parse(MIXED)
+    first = envelope(structure.envelope, ENC)
+    assert envelope(structure.envelope, ENC) is first  # the same object kept by the store: rendered once
+    again = parse(MIXED)  # an equal structure in another object: rendered anew, the same bytes
+    assert envelope(again.envelope, ENC) == first and envelope(again.envelope, ENC) is not first
+    utf8 = Encoder(utf8=True)
+    assert body_structure(structure.root, utf8) is not body_structure(structure.root, ENC)
+    assert body_structure(structure.root, ENC, extended=False) != body_structure(structure.root, ENC)
+    assert len(module._RENDERED) <= module.RENDERED_CACHE

@@ -8,13 +8,46 @@ a plain nested list for the encoder.
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Callable
+
 from mailward.mime import Address, Envelope, Part
 from mailward.protocols.imap.response import Encoder
 
 Params = tuple[tuple[str, str], ...]
 
 
+RENDERED_CACHE = 4096  # rendered ENVELOPEs and BODYSTRUCTUREs kept per process
+_RENDERED: collections.OrderedDict[tuple[int, bool, int], tuple[object, bytes]] = collections.OrderedDict()
+
+
+def _cached(source: object, utf8: bool, kind: int, render: Callable[[], bytes]) -> bytes:
+    """``render()``, kept for ``source`` (a structure the store keeps decoded, so the same
+    object comes back for the same message): the entry holds the object, so its id
+    cannot be taken by another while the entry lives."""
+    key = (id(source), utf8, kind)
+    hit = _RENDERED.get(key)
+    if hit is not None and hit[0] is source:
+        _RENDERED.move_to_end(key)
+        return hit[1]
+    data = render()
+    _RENDERED[key] = (source, data)
+    if len(_RENDERED) > RENDERED_CACHE:
+        _RENDERED.popitem(last=False)
+    return data
+
+
 def envelope(env: Envelope, enc: Encoder) -> bytes:
+    """``ENVELOPE`` (RFC 9051 7.5.2), kept once rendered (see :func:`_cached`)."""
+    return _cached(env, enc.utf8, 0, lambda: _envelope(env, enc))
+
+
+def body_structure(part: Part, enc: Encoder, *, extended: bool = True) -> bytes:
+    """``BODYSTRUCTURE`` (``extended``) or ``BODY`` of ``part``, kept once rendered."""
+    return _cached(part, enc.utf8, 1 + extended, lambda: _body_structure(part, enc, extended=extended))
+
+
+def _envelope(env: Envelope, enc: Encoder) -> bytes:
     """``ENVELOPE`` (RFC 9051 7.5.2): date, subject, from, sender, reply-to, to, cc, bcc,
     in-reply-to, message-id; the header values as the message has them."""
     return b"(" + b" ".join((
@@ -25,10 +58,10 @@ def envelope(env: Envelope, enc: Encoder) -> bytes:
     )) + b")"
 
 
-def body_structure(part: Part, enc: Encoder, *, extended: bool = True) -> bytes:
+def _body_structure(part: Part, enc: Encoder, *, extended: bool = True) -> bytes:
     """``BODYSTRUCTURE`` (``extended``) or ``BODY`` of ``part`` and the parts within."""
     if part.is_multipart:
-        inner = b"".join(body_structure(child, enc, extended=extended) for child in part.children)
+        inner = b"".join(_body_structure(child, enc, extended=extended) for child in part.children)
         out = inner + b" " + enc.string(part.media_subtype.upper())
         if extended:  # body-ext-mpart
             out += b" " + b" ".join((_params(part.params, enc), *_tail(part, enc)))
@@ -38,7 +71,7 @@ def body_structure(part: Part, enc: Encoder, *, extended: bool = True) -> bytes:
               _nstring(part.description, enc), enc.string(part.encoding.upper()),
               str(part.body_size).encode()]
     if part.is_message and part.envelope is not None:  # body-type-msg
-        fields += [envelope(part.envelope, enc), body_structure(part.children[0], enc, extended=extended),
+        fields += [_envelope(part.envelope, enc), _body_structure(part.children[0], enc, extended=extended),
                    str(part.body_lines).encode()]
     elif part.media_type == "text":  # body-type-text
         fields.append(str(part.body_lines).encode())
