@@ -27,6 +27,26 @@ HandlerFactory = Callable[[ListenerSettings, "Services | None"], Handler]
 only in tests of the listener framework, whose protocols need none)."""
 
 
+def session_handler(protocol: str,
+                    serve: Callable[[Connection, Services], Awaitable[None]]) -> HandlerFactory:
+    """The handler factory of a protocol whose sessions need the server's services (the
+    store, accounts): each connection runs ``serve(conn, services)``, and reads its
+    listener's settings from ``conn.listener`` (live on reload)."""
+
+    def factory(settings: ListenerSettings, services: Services | None) -> Handler:
+        if services is None:
+            raise RuntimeError(f"{protocol} listeners need the server's services (store, accounts): "
+                               "pass services=")
+        ready = services
+
+        async def handle(conn: Connection) -> None:
+            await serve(conn, ready)
+
+        return handle
+
+    return factory
+
+
 @dataclass(frozen=True)
 class ListenerTemplate:
     """A listener ``mailward init`` writes for a protocol (e.g. submission on 587)."""

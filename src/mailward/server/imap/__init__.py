@@ -8,34 +8,27 @@ into the listener framework; :mod:`mailward.server.builtin` registers it.
 
 from __future__ import annotations
 
-from mailward.config.model import ListenerSettings, ProtocolRules
+from mailward.config.model import ProtocolRules
 from mailward.server import registry
 from mailward.server.connection import Connection
-from mailward.server.registry import Handler, ListenerTemplate, ProtocolSpec
+from mailward.server.registry import ListenerTemplate, ProtocolSpec
 from mailward.server.services import Services
 
 NAME = "imap"
 ROLES = ("imap",)
 
 
-def handler(settings: ListenerSettings, services: Services | None) -> Handler:
-    """The per-connection handler; each connection reads its listener's settings (live on reload)."""
-    if services is None:
-        raise RuntimeError("IMAP listeners need the server's services (store, accounts): pass services=")
-    ready = services
+async def _serve(conn: Connection, services: Services) -> None:
     from mailward.server.imap.handlers import HANDLERS  # noqa: PLC0415 (they import this package)
     from mailward.server.imap.session import ImapSession  # noqa: PLC0415
 
-    async def handle(conn: Connection) -> None:
-        await ImapSession(conn, ready, HANDLERS).run()
-
-    return handle
+    await ImapSession(conn, services, HANDLERS).run()
 
 
 SPEC = ProtocolSpec(
     name=NAME,
     rules=ProtocolRules(roles=ROLES, starttls=True, settings="imap"),
-    handler=handler,
+    handler=registry.session_handler("IMAP", _serve),
     templates=(
         ListenerTemplate("imap", "imap", 143, 2143, "starttls"),
         ListenerTemplate("imaps", "imap", 993, 2993, "implicit"),

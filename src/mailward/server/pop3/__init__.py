@@ -6,34 +6,26 @@
 
 from __future__ import annotations
 
-from mailward.config.model import ListenerSettings, ProtocolRules
+from mailward.config.model import ProtocolRules
 from mailward.protocols.pop3 import replies as R
 from mailward.server import registry
 from mailward.server.connection import Connection
 from mailward.server.pop3.session import Pop3Session
-from mailward.server.registry import Handler, ListenerTemplate, ProtocolSpec
+from mailward.server.registry import ListenerTemplate, ProtocolSpec
 from mailward.server.services import Services
 
 NAME = "pop3"
 ROLES = ("pop3",)
 
 
-def handler(settings: ListenerSettings, services: Services | None) -> Handler:
-    """The per-connection handler; each connection reads its listener's settings (live on reload)."""
-    if services is None:
-        raise RuntimeError("POP3 listeners need the server's services (store, accounts): pass services=")
-    ready = services
-
-    async def handle(conn: Connection) -> None:
-        await Pop3Session(conn, ready).run()
-
-    return handle
+async def _serve(conn: Connection, services: Services) -> None:
+    await Pop3Session(conn, services).run()
 
 
 SPEC = ProtocolSpec(
     name=NAME,
     rules=ProtocolRules(roles=ROLES, starttls=True, settings="pop3"),
-    handler=handler,
+    handler=registry.session_handler("POP3", _serve),
     templates=(
         # RFC 1939 (110, upgraded with STLS, RFC 2595) and RFC 8314 (995, implicit TLS)
         ListenerTemplate("pop3", "pop3", 110, 2110, "starttls"),

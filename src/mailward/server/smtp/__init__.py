@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-from mailward.config.model import ListenerSettings, ProtocolRules
+from mailward.config.model import ProtocolRules
 from mailward.protocols.smtp import replies as R
 from mailward.server import registry
 from mailward.server.connection import Connection
-from mailward.server.registry import Handler, ListenerTemplate, ProtocolSpec
+from mailward.server.registry import ListenerTemplate, ProtocolSpec
 from mailward.server.services import Services
 from mailward.server.smtp.envelope import ROLES
 from mailward.server.smtp.session import SmtpSession
@@ -18,22 +18,14 @@ from mailward.server.smtp.session import SmtpSession
 NAME = "smtp"
 
 
-def handler(settings: ListenerSettings, services: Services | None) -> Handler:
-    """The per-connection handler; each connection reads its listener's settings (live on reload)."""
-    if services is None:
-        raise RuntimeError("SMTP listeners need the server's services (store, accounts): pass services=")
-    ready = services
-
-    async def handle(conn: Connection) -> None:
-        await SmtpSession(conn, ready).run()
-
-    return handle
+async def _serve(conn: Connection, services: Services) -> None:
+    await SmtpSession(conn, services).run()
 
 
 SPEC = ProtocolSpec(
     name=NAME,
     rules=ProtocolRules(roles=ROLES, starttls=True, settings="smtp"),
-    handler=handler,
+    handler=registry.session_handler("SMTP", _serve),
     templates=(
         ListenerTemplate("mx", "mx", 25, 2525, "starttls"),
         # RFC 6409 (587, STARTTLS required here) and RFC 8314 (465, implicit TLS)
