@@ -397,3 +397,21 @@ def test_a_big_append_is_spooled_not_held_in_memory(env: ImapEnv) -> None:
         assert data[0][1] == head and data[1][1] == line
     finally:
         client.logout()
+
+
+def test_a_new_keyword_is_announced_with_flags_and_permanentflags(env: ImapEnv) -> None:
+    env.deliver(ALICE, message("kw"))
+    one, two = env.login(), env.login()
+    try:
+        ok(one.select("INBOX"))
+        ok(two.select("INBOX"))
+        assert one.untagged_responses.pop("FLAGS") == [b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"]
+        ok(two.store("1", "+FLAGS", "($Project)"))
+        assert two.untagged_responses.pop("FLAGS")[-1] == b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Project)"
+        ok(one.noop())  # RFC 9051 7.3.5: the other session hears of the new keyword too
+        assert one.untagged_responses.pop("FLAGS")[-1] == b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Project)"
+        ok(one.noop())
+        assert "FLAGS" not in one.untagged_responses  # said once
+    finally:
+        one.logout()
+        two.logout()

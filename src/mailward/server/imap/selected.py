@@ -11,15 +11,13 @@ import contextlib
 from mailward.protocols.imap import codes
 from mailward.protocols.imap.commands import Check, Close, Examine, Expunge, Idle, Select, Unselect, is_done
 from mailward.protocols.imap.parser import ParseError
-from mailward.protocols.imap.response import Atom, Status
+from mailward.protocols.imap.response import Status
 from mailward.protocols.imap.state import Selected
 from mailward.server.imap.mailboxes import find
 from mailward.server.imap.session import READ_SIZE, CloseSession, CommandFailed, ImapSession
 from mailward.server.imap.view import MailboxView
 from mailward.store.interface import Changes
 from mailward.store.uidset import UidSet
-
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
 async def select(session: ImapSession, command: Select) -> None:
@@ -38,18 +36,14 @@ async def select(session: ImapSession, command: Select) -> None:
 
 async def announce(session: ImapSession, view: MailboxView) -> None:
     """The untagged responses of SELECT and EXAMINE (RFC 9051 6.3.2; RFC 3501 6.3.1)."""
-    enc, box = session.encoder, view.mailbox
+    box = view.mailbox
     session.write(b"* %d EXISTS\r\n" % len(view))
     if not session.rev2:
         session.write(b"* 0 RECENT\r\n")
         unseen = next((n for n in range(1, len(view) + 1) if "\\Seen" not in view.flags_of(n)), None)
         if unseen is not None:
             session.untagged(f"Message {unseen} is the first unseen", codes.unseen(unseen))
-    flags = [*SYSTEM_FLAGS, *sorted(view.keywords)]
-    await session.send(enc.untagged(Atom("FLAGS"), [Atom(f) for f in flags]))
-    permanent = [] if view.read_only else [*flags, "\\*"]
-    session.untagged("Flags permitted" if permanent else "No permanent flags permitted",
-                     codes.permanentflags(permanent))
+    await session.tell_flags(view)
     session.untagged("UIDs valid", codes.uidvalidity(box.uid_validity))
     session.untagged("Predicted next UID", codes.uidnext(box.uid_next))
 

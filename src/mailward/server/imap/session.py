@@ -72,6 +72,7 @@ log = logging.getLogger("mailward.imap")
 
 READ_SIZE = 64 * 1024
 WRITE_BATCH = 64 * 1024  # buffered response octets handed to the connection at once
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")  # RFC 9051 2.3.2
 SPOOL_MEMORY = 1 << 20  # an APPEND message above this goes to a temporary file as it arrives
 IMPLEMENTATION = "mailward"
 
@@ -455,6 +456,18 @@ class ImapSession:
         await self.refresh()
         expunges = True if command is None else may_send_expunge(command)
         await self.tell(self.view.updates(expunges=expunges, vanished="QRESYNC" in self.enabled))
+        if not self.view.keywords <= self.view.announced_keywords:
+            await self.tell_flags(self.view)  # RFC 9051 7.3.5: the defined flags changed
+
+    async def tell_flags(self, view: MailboxView) -> None:
+        """FLAGS and PERMANENTFLAGS: the system flags and the keywords in use (SELECT,
+        and whenever a keyword appears in the mailbox)."""
+        view.announced_keywords = view.keywords
+        flags = [*SYSTEM_FLAGS, *sorted(view.announced_keywords)]
+        await self.send(self.encoder.untagged(Atom("FLAGS"), [Atom(f) for f in flags]))
+        permanent = [] if view.read_only else [*flags, "\\*"]
+        self.untagged("Flags permitted" if permanent else "No permanent flags permitted",
+                      codes.permanentflags(permanent))
 
     async def tell(self, updates: list[Update]) -> None:
         enc = self.encoder

@@ -74,6 +74,7 @@ class MailboxView:
         self._flag_sets: list[frozenset[str]] = list(snapshot.flag_sets)
         self._flag_index = {flags: i for i, flags in enumerate(self._flag_sets)}
         # the newest change the view has taken in (from the snapshot, then from changes)
+        self.announced_keywords: frozenset[str] = frozenset()  # in the last FLAGS sent
         self.highest_modseq = snapshot.mailbox.highest_modseq
         self.uid_next = snapshot.mailbox.uid_next
         # learned of, not yet told: expunged known UIDs, new messages, flag changes
