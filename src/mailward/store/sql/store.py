@@ -67,6 +67,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 _SPOOL_MEMORY = 1 << 20  # streamed messages above this are staged in a temporary file
 _INLINE_WRITE = 1 << 20  # message bytes above this are written off the event loop
+SMALL_READ = 100  # rows a read may return and still count as small (no thread hop on SQLite)
 _SMALL_READ = 16 * 1024  # ranged reads up to this are point lookups (SqlStore._read's large=False)
 
 
@@ -390,7 +391,9 @@ class SqlStore(abc.ABC):
                 s.close()
 
     async def messages(self, mailbox_id: int, uids: UidSet | None = None) -> list[MessageInfo]:
-        return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=True)
+        # a few named messages (a FETCH of a screenful) are a small read: no thread hop
+        small = uids is not None and len(uids) <= SMALL_READ
+        return await self._read(lambda: msg.select_messages(mailbox_id, uids), large=not small)
 
     async def search(self, mailbox_id: int, criterion: Criterion) -> SearchResult:
         if needs_text(criterion):  # a message the indexer has not reached yet is still found
@@ -401,7 +404,7 @@ class SqlStore(abc.ABC):
 
     async def structures(self, blobs: Sequence[BlobRef]) -> dict[int, MessageStructure]:
         ids = [b.id for b in blobs]
-        stored = await self._read(lambda: text.structures(ids), large=len(ids) > 1)
+        stored = await self._read(lambda: text.structures(ids), large=len(ids) > SMALL_READ)
         out: dict[int, MessageStructure] = {}
         fill: list[tuple[int, bytes]] = []
         for blob in blobs:
