@@ -6,7 +6,11 @@ cluster (as in the tests) with fsync and synchronous_commit on.
 
     .venv/bin/python bench/store.py [--seconds 3] [--size 1024] [--backend sqlite|postgres]
 
-With ``--indexer-rounds N`` it measures instead what the text indexer costs delivery:
+With ``--mailbox N`` it prints instead what IMAP asks of an N-message mailbox on each
+backend (100,000 for issue 20's figures: the snapshot and its memory per message,
+BODYSTRUCTURE of every message from the stored structure, flag and full-text searches;
+bench/mailbox.py does the work). With ``--indexer-rounds N`` it measures instead what
+the text indexer costs delivery:
 10 writers append text messages of ``--size`` bytes to their own mailboxes with and
 without the indexer running beside them (as the server's background job runs it in
 a process serving clients: see mailward.store.indexing), N rounds with the order
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import statistics
 import sys
@@ -154,7 +159,19 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append")
     parser.add_argument("--indexer-rounds", type=int, default=0,
                         help="compare delivery with and without the text indexer, this many rounds")
+    parser.add_argument("--mailbox", type=int, default=0, metavar="N",
+                        help="instead: what IMAP asks of an N-message mailbox (bench/mailbox.py: "
+                        "snapshot, BODYSTRUCTURE of all, searches, the indexer's rate)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each --mailbox figure")
     args = parser.parse_args()
+    if args.mailbox:  # bench/mailbox.py, beside this file (by path: "mailbox" is a stdlib name)
+        spec = importlib.util.spec_from_file_location("bench_mailbox", Path(__file__).with_name("mailbox.py"))
+        assert spec is not None and spec.loader is not None
+        big = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(big)
+        asyncio.run(big.main_async(argparse.Namespace(backend=args.backend, messages=args.mailbox,
+                                                      rounds=args.rounds)))
+        return
     for backend in args.backend or ("sqlite", "postgres"):
         if args.indexer_rounds:
             asyncio.run(compare_indexer(backend, args.indexer_rounds, args.seconds, args.size))

@@ -318,7 +318,7 @@ async def _check_feed(server: Server) -> None:
 async def _index_text(server: Server) -> None:
     """Index the searchable text of newly stored messages (see mailward.store.indexing):
     delivery never waits for it, and while this process serves clients it takes at
-    most a tenth of the time."""
+    most a twentieth of the time."""
     assert server.services is not None
     done = await index_pass(server.services.store, busy=lambda: server.open_connections > 0)
     if done:

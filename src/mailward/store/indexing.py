@@ -17,7 +17,7 @@ from mailward.store.interface import Store
 
 BATCH = 50  # messages per batch (one write transaction)
 BUDGET = 2.0  # seconds a pass may take, sleeps included
-SHARE = 0.1  # the part of a busy process's time the indexer may take
+SHARE = 0.05  # the part of a busy process's time the indexer may take
 
 
 async def index_pass(store: Store, *, busy: Callable[[], bool], batch: int = BATCH, budget: float = BUDGET,
