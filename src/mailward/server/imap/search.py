@@ -76,11 +76,7 @@ class _Translate:
             case SizeCriterion(larger, size):
                 return s.Size(larger=size) if larger else s.Size(smaller=size)
             case SetCriterion(numbers, uid):
-                if numbers.saved:
-                    return s.Uids(view.known_uids(self.session.saved_result))
-                if uid:
-                    return s.Uids(UidSet.from_ranges(numbers.resolve(view.uids[-1] if len(view) else 0)))
-                return s.Uids(view.uids_of_seqs(numbers.resolve(len(view))))
+                return s.Uids(self.session.message_set(numbers, uid=uid, strict=False))
             case ModSeqCriterion(modseq, _):
                 self.modseq = True
                 return s.ModSeqAtLeast(modseq)

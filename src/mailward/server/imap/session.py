@@ -375,10 +375,11 @@ class ImapSession:
 
     # --- the selected mailbox ------------------------------------------------------------
 
-    def message_set(self, numbers: SequenceSet, *, uid: bool) -> UidSet:
+    def message_set(self, numbers: SequenceSet, *, uid: bool, strict: bool = True) -> UidSet:
         """The UIDs of the messages a command names, of those the client knows: by UID
         (``*`` is the largest UID, RFC 9051 6.4.9), by message number (``*`` the last;
-        a number past the end is BAD), or ``$``, the saved search result (RFC 5182)."""
+        a number past the end is BAD when ``strict``, else names nothing: a SEARCH key),
+        or ``$``, the saved search result (RFC 5182)."""
         view = self.view
         assert view is not None
         if numbers.saved:
@@ -388,7 +389,7 @@ class ImapSession:
         # a number past the end is BAD, but a range with "*" is fine ("1:*" of an empty
         # mailbox names nothing; "5:*" of three messages is 3:5, RFC 9051 9)
         count = len(view)
-        for r in numbers.ranges:
+        for r in numbers.ranges if strict else ():
             if isinstance(r.first, int) and isinstance(r.last, int) and max(r.first, r.last) > count:
                 raise CommandFailed("No such message", status=Status.BAD)
         return view.uids_of_seqs(numbers.resolve(count))

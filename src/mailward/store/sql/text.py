@@ -29,12 +29,11 @@ from mailward.store.sql.base import Op, Q
 
 @dataclass(frozen=True)
 class TextRow:
-    """The searchable text of one blob, and its structure when the blob had none yet."""
+    """The searchable text of one blob."""
 
     blob_id: int
     headers: str
     body: str
-    structure: bytes | None = None
 
 
 def fold(text: str) -> str:
@@ -43,9 +42,9 @@ def fold(text: str) -> str:
     return text.casefold().replace("\0", "")
 
 
-def text_row(blob_id: int, text: SearchText, structure: bytes | None = None) -> TextRow:
+def text_row(blob_id: int, text: SearchText) -> TextRow:
     headers = "\n".join(f"{name.lower()}:{_one_line(value)}" for name, value in text.headers)
-    return TextRow(blob_id, fold(headers), fold(text.body), structure)
+    return TextRow(blob_id, fold(headers), fold(text.body))
 
 
 def _one_line(value: str) -> str:
@@ -75,9 +74,6 @@ def save_text(rows: Sequence[TextRow]) -> Op[int]:
             continue
         yield Q("INSERT INTO blob_text ({text_key}, headers, body) VALUES (?, ?, ?)",
                 (row.blob_id, row.headers, row.body))
-        if row.structure is not None:
-            yield Q("UPDATE blobs SET structure = ? WHERE id = ? AND structure IS NULL",
-                    (row.structure, row.blob_id))
         done += 1
     return done
 
